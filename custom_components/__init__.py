@@ -1,0 +1,1 @@
+"""Custom components for Home Assistant (this repository ships wattkeeper)."""

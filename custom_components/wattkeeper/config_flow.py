@@ -1,0 +1,91 @@
+"""Config flow: a menu of meter kinds, each with its own steps.
+
+Every kind's steps live in a mixin module (`flow_<kind>.py`); this class only
+assembles them, so adding a meter kind adds a module and a menu entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.config_entries import (
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.core import callback
+from homeassistant.helpers import selector
+
+from .const import (
+    CONF_KIND,
+    CONF_SCAN_INTERVAL,
+    DEFAULT_SCAN_INTERVAL,
+    DOMAIN,
+    MIN_SCAN_INTERVAL_SECONDS,
+)
+from .coordinator import WattkeeperConfigEntry
+from .flow_homewizard import HomeWizardFlowMixin
+from .meters.model import MeterKind
+
+MENU = [MeterKind.HOMEWIZARD.value]
+
+
+class WattkeeperConfigFlow(HomeWizardFlowMixin, ConfigFlow, domain=DOMAIN):
+    """Set up a meter (or, later, the external recorder)."""
+
+    VERSION = 1
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        return self.async_show_menu(step_id="user", menu_options=MENU)
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """Each kind renews its own credentials."""
+        kind = MeterKind(entry_data[CONF_KIND])
+        step = getattr(self, f"async_step_{kind.value}_reauth")
+        result: ConfigFlowResult = await step(entry_data)
+        return result
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Each kind knows what can change about its link."""
+        kind = MeterKind(self._get_reconfigure_entry().data[CONF_KIND])
+        step = getattr(self, f"async_step_{kind.value}_reconfigure")
+        result: ConfigFlowResult = await step(user_input)
+        return result
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: WattkeeperConfigEntry) -> MeterOptionsFlow:
+        return MeterOptionsFlow()
+
+
+class MeterOptionsFlow(OptionsFlow):
+    """How often a polled meter is read."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        current = self.config_entry.options.get(
+            CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL.total_seconds()
+        )
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_SCAN_INTERVAL, default=current): selector.NumberSelector(
+                    selector.NumberSelectorConfig(
+                        min=MIN_SCAN_INTERVAL_SECONDS,
+                        max=3600,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=selector.NumberSelectorMode.BOX,
+                    )
+                ),
+            }
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=schema,
+            description_placeholders={"kind": self.config_entry.data[CONF_KIND]},
+        )

@@ -1,0 +1,92 @@
+"""One coordinator per meter entry: polls the driver and maps its errors once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .const import DOMAIN, LOGGER, SIGNAL_SNAPSHOT
+from .meters.base import PolledMeter
+from .meters.errors import (
+    MeterAuthError,
+    MeterDataError,
+    MeterDisabledError,
+    MeterError,
+    MeterUnsupportedError,
+)
+from .meters.model import MeterIdentity, Snapshot
+
+type WattkeeperConfigEntry = ConfigEntry[WattkeeperRuntime]
+
+
+@dataclass(slots=True)
+class WattkeeperRuntime:
+    """Everything a meter entry owns while it is loaded."""
+
+    coordinator: MeterCoordinator
+    meter: PolledMeter
+
+
+def translated_update_failed(err: MeterError) -> UpdateFailed:
+    """The one place meter errors become Home Assistant's transient failure."""
+    if isinstance(err, MeterDisabledError):
+        key = "api_disabled"
+    elif isinstance(err, MeterDataError):
+        key = "invalid_data"
+    elif isinstance(err, MeterUnsupportedError):
+        key = "unsupported"
+    else:
+        key = "cannot_connect"
+    return UpdateFailed(
+        str(err),
+        translation_domain=DOMAIN,
+        translation_key=f"update_{key}",
+        translation_placeholders={"error": str(err)},
+    )
+
+
+class MeterCoordinator(DataUpdateCoordinator[Snapshot]):
+    """Polls one meter at the entry's interval."""
+
+    config_entry: WattkeeperConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: WattkeeperConfigEntry,
+        meter: PolledMeter,
+        identity: MeterIdentity,
+        interval: timedelta,
+    ) -> None:
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{identity.name} ({identity.serial})",
+            update_interval=interval,
+            # Counters change every poll; writing state only on change would
+            # still write almost always, and comparing costs more than it saves.
+            always_update=True,
+        )
+        self.meter = meter
+        self.identity = identity
+
+    async def _async_update_data(self) -> Snapshot:
+        try:
+            snapshot = await self.meter.read()
+        except MeterAuthError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN,
+                translation_key="auth_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        except MeterError as err:
+            raise translated_update_failed(err) from err
+        async_dispatcher_send(self.hass, SIGNAL_SNAPSHOT, self.config_entry.entry_id, snapshot)
+        return snapshot

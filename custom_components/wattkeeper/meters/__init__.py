@@ -1,0 +1,1 @@
+"""Meter drivers: plain asyncio, no Home Assistant import."""

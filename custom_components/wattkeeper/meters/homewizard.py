@@ -1,0 +1,221 @@
+"""HomeWizard Energy devices over their local HTTP API (v1, and v2 with a token).
+
+Talks through python-homewizard-energy, the library Home Assistant core uses,
+and maps its models onto the shared quantities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Final
+
+from aiohttp import ClientSession
+from homewizard_energy import HomeWizardEnergy, HomeWizardEnergyV1, HomeWizardEnergyV2
+from homewizard_energy.errors import (
+    DisabledError,
+    InvalidStateError,
+    RequestError,
+    ResponseError,
+    UnauthorizedError,
+    UnsupportedError,
+)
+from homewizard_energy.models import CombinedModels, Device, ExternalDevice, Measurement
+
+from .errors import (
+    MeterAuthError,
+    MeterConnectionError,
+    MeterDataError,
+    MeterDisabledError,
+    MeterUnsupportedError,
+)
+from .model import MeterIdentity, MeterKind, Quantity, QuantityKey, Snapshot
+
+MANUFACTURER: Final = "HomeWizard"
+
+# Product types that have a relay Wattkeeper can switch.
+SWITCHABLE_PRODUCTS: Final = frozenset({"HWE-SKT"})
+
+# Measurement attribute → (quantity, tariff, phase). The library already folds
+# the v1 and v2 field names into one model.
+_FIELDS: Final[tuple[tuple[str, Quantity, int | None, int | None], ...]] = (
+    ("energy_import_kwh", Quantity.ENERGY_IMPORT, None, None),
+    *((f"energy_import_t{t}_kwh", Quantity.ENERGY_IMPORT, t, None) for t in range(1, 5)),
+    ("energy_export_kwh", Quantity.ENERGY_EXPORT, None, None),
+    *((f"energy_export_t{t}_kwh", Quantity.ENERGY_EXPORT, t, None) for t in range(1, 5)),
+    ("power_w", Quantity.POWER, None, None),
+    *((f"power_l{p}_w", Quantity.POWER, None, p) for p in range(1, 4)),
+    ("voltage_v", Quantity.VOLTAGE, None, None),
+    *((f"voltage_l{p}_v", Quantity.VOLTAGE, None, p) for p in range(1, 4)),
+    ("current_a", Quantity.CURRENT, None, None),
+    *((f"current_l{p}_a", Quantity.CURRENT, None, p) for p in range(1, 4)),
+    ("apparent_power_va", Quantity.APPARENT_POWER, None, None),
+    *((f"apparent_power_l{p}_va", Quantity.APPARENT_POWER, None, p) for p in range(1, 4)),
+    ("reactive_power_var", Quantity.REACTIVE_POWER, None, None),
+    *((f"reactive_power_l{p}_var", Quantity.REACTIVE_POWER, None, p) for p in range(1, 4)),
+    ("power_factor", Quantity.POWER_FACTOR, None, None),
+    *((f"power_factor_l{p}", Quantity.POWER_FACTOR, None, p) for p in range(1, 4)),
+    ("frequency_hz", Quantity.FREQUENCY, None, None),
+    ("tariff", Quantity.TARIFF, None, None),
+    *((f"voltage_sag_l{p}_count", Quantity.VOLTAGE_SAGS, None, p) for p in range(1, 4)),
+    *((f"voltage_swell_l{p}_count", Quantity.VOLTAGE_SWELLS, None, p) for p in range(1, 4)),
+    ("any_power_fail_count", Quantity.POWER_FAILURES, None, None),
+    ("long_power_fail_count", Quantity.LONG_POWER_FAILURES, None, None),
+    ("average_power_15m_w", Quantity.AVERAGE_DEMAND, None, None),
+    ("monthly_power_peak_w", Quantity.MONTHLY_PEAK, None, None),
+    ("active_liter_lpm", Quantity.WATER_FLOW, None, None),
+    ("total_liter_m3", Quantity.WATER, None, None),
+    ("state_of_charge_pct", Quantity.BATTERY_SOC, None, None),
+    ("wifi_strength", Quantity.WIFI_STRENGTH, None, None),
+)
+
+# M-Bus device type → quantity; heat meters report GJ, the others m³.
+_EXTERNAL: Final[dict[ExternalDevice.DeviceType, tuple[Quantity, str]]] = {
+    ExternalDevice.DeviceType.GAS_METER: (Quantity.GAS, "Gas meter"),
+    ExternalDevice.DeviceType.WATER_METER: (Quantity.WATER, "Water meter"),
+    ExternalDevice.DeviceType.WARM_WATER_METER: (Quantity.WATER, "Warm water meter"),
+    ExternalDevice.DeviceType.HEAT_METER: (Quantity.HEAT, "Heat meter"),
+    ExternalDevice.DeviceType.INLET_HEAT_METER: (Quantity.HEAT, "Inlet heat meter"),
+}
+
+TEXT_MONTHLY_PEAK_AT: Final = "monthly_peak_at"
+
+
+class HomeWizardMeter:
+    """One HomeWizard device; a PolledMeter."""
+
+    def __init__(
+        self,
+        host: str,
+        session: ClientSession,
+        *,
+        token: str | None = None,
+        timeout: float = 5,
+    ) -> None:
+        self.host = host
+        self._client: HomeWizardEnergy
+        if token:
+            self._client = HomeWizardEnergyV2(host, token=token, clientsession=session)
+        else:
+            self._client = HomeWizardEnergyV1(host, clientsession=session, timeout=int(timeout))
+        self._identity: MeterIdentity | None = None
+
+    async def identify(self) -> MeterIdentity:
+        device = await _call(self._client.device(reset_cache=True))
+        self._identity = _identity(device, self.host)
+        return self._identity
+
+    async def read(self) -> Snapshot:
+        combined = await _call(self._client.combined())
+        if combined.device is None or combined.measurement is None:
+            raise MeterDataError(f"HomeWizard device at {self.host} sent no measurement")
+        if self._identity is None:
+            self._identity = _identity(combined.device, self.host)
+        return _snapshot(self._identity, combined)
+
+    async def set_switch(self, on: bool) -> None:
+        await _call(self._client.state(power_on=on))
+
+    async def close(self) -> None:
+        # The session is Home Assistant's shared one; nothing of ours to close.
+        return None
+
+
+async def request_token(host: str, session: ClientSession, name: str) -> str:
+    """Ask a v2 device for a token; succeeds only within 30 s of a button press."""
+    client = HomeWizardEnergyV2(host, clientsession=session)
+    try:
+        return await _call(client.get_token(name))
+    finally:
+        await client.close()
+
+
+async def _call[T](awaitable: Awaitable[T]) -> T:
+    """Translate the library's errors into ours, once."""
+    try:
+        return await awaitable
+    except DisabledError as err:
+        raise MeterDisabledError("The local API is disabled in the HomeWizard app") from err
+    except UnauthorizedError as err:
+        raise MeterAuthError("The device refused the token") from err
+    except InvalidStateError as err:
+        # v2: the button was not pressed before asking for a token.
+        raise MeterAuthError("Press the button on the device first") from err
+    except UnsupportedError as err:
+        raise MeterUnsupportedError(str(err)) from err
+    except RequestError as err:
+        raise MeterConnectionError(str(err)) from err
+    except TimeoutError as err:
+        raise MeterConnectionError("The device did not answer in time") from err
+    except (ResponseError, ValueError, LookupError, TypeError) as err:
+        # Invalid JSON (orjson raises ValueError) or a payload that does not fit
+        # the model (mashumaro raises LookupError/ValueError subclasses).
+        raise MeterDataError(f"Unreadable answer from the device: {err}") from err
+
+
+def _identity(device: Device, host: str) -> MeterIdentity:
+    return MeterIdentity(
+        kind=MeterKind.HOMEWIZARD,
+        serial=device.serial,
+        model=device.product_type,
+        manufacturer=MANUFACTURER,
+        name=device.product_name,
+        firmware=device.firmware_version,
+        address=host,
+    )
+
+
+def _snapshot(identity: MeterIdentity, combined: CombinedModels) -> Snapshot:
+    now = datetime.now(UTC)
+    measurement: Measurement = combined.measurement
+    values: dict[QuantityKey, float] = {}
+    for attribute, quantity, tariff, phase in _FIELDS:
+        value = getattr(measurement, attribute)
+        if value is not None:
+            values[QuantityKey(quantity, tariff=tariff, phase=phase)] = float(value)
+    system = combined.system
+    if system is not None and system.wifi_strength_pct is not None:
+        values[QuantityKey(Quantity.WIFI_STRENGTH)] = float(system.wifi_strength_pct)
+    if system is not None and system.uptime_s is not None:
+        values[QuantityKey(Quantity.UPTIME)] = float(system.uptime_s)
+    texts: dict[str, str] = {}
+    if measurement.monthly_power_peak_timestamp is not None:
+        texts[TEXT_MONTHLY_PEAK_AT] = measurement.monthly_power_peak_timestamp.isoformat()
+    switch_on = combined.state.power_on if combined.state is not None else None
+    return Snapshot(
+        identity=identity,
+        measured_at=now,
+        values=values,
+        texts=texts,
+        switch_on=switch_on if identity.model in SWITCHABLE_PRODUCTS else None,
+        sub_meters=tuple(
+            sub
+            for device in (measurement.external_devices or {}).values()
+            if (sub := _external_snapshot(identity, device, now)) is not None
+        ),
+    )
+
+
+def _external_snapshot(
+    parent: MeterIdentity, device: ExternalDevice, now: datetime
+) -> Snapshot | None:
+    if device.type is None or device.type not in _EXTERNAL:
+        return None
+    quantity, model = _EXTERNAL[device.type]
+    serial = str(device.unique_id)
+    measured_at = device.timestamp
+    if measured_at.tzinfo is None:
+        # The P1 port reports local meter time without zone; keep ours then.
+        measured_at = now
+    return Snapshot(
+        identity=MeterIdentity(
+            kind=MeterKind.HOMEWIZARD,
+            serial=serial,
+            model=model,
+            manufacturer="M-Bus",
+            name=model,
+            address=parent.address,
+        ),
+        measured_at=measured_at,
+        values={QuantityKey(quantity): float(device.value)},
+    )

@@ -1,0 +1,1 @@
+"""Data-quality and tariff logic. No homeassistant import."""

@@ -1,0 +1,419 @@
+"""Sensors: one table turns every canonical quantity into an entity description.
+
+Whatever the meter kind, a quantity lands in Home Assistant with the same
+device class, state class and unit, so every meter feeds the Energy dashboard
+the same way. Entities exist only for the series a meter actually reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    PERCENTAGE,
+    EntityCategory,
+    UnitOfApparentPower,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfEnergy,
+    UnitOfFrequency,
+    UnitOfPower,
+    UnitOfReactivePower,
+    UnitOfTemperature,
+    UnitOfTime,
+    UnitOfVolume,
+    UnitOfVolumeFlowRate,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import MeterCoordinator, WattkeeperConfigEntry
+from .entity import WattkeeperEntity
+from .meters.model import MeterIdentity, Quantity, QuantityKey
+
+PARALLEL_UPDATES = 0  # the coordinator does all I/O
+
+
+class Variant(StrEnum):
+    """Qualifiers a series may carry; each has its own translated name."""
+
+    TARIFF = "tariff"
+    PHASE = "phase"
+    CHANNEL = "channel"
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantitySensorDescription(SensorEntityDescription):
+    """How a quantity is shown; `variants` lists the qualifiers it is named for."""
+
+    variants: frozenset[Variant] = frozenset()
+    value_fn: Callable[[float], float | int] = lambda value: value
+
+
+_PHASE = frozenset({Variant.PHASE})
+_CHANNEL = frozenset({Variant.CHANNEL})
+_PHASE_CHANNEL = frozenset({Variant.PHASE, Variant.CHANNEL})
+_TARIFF_CHANNEL = frozenset({Variant.TARIFF, Variant.CHANNEL})
+
+
+def _power(
+    quantity: Quantity, variants: frozenset[Variant] = _PHASE_CHANNEL
+) -> tuple[Quantity, QuantitySensorDescription]:
+    return quantity, QuantitySensorDescription(
+        key=quantity.value,
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        variants=variants,
+    )
+
+
+def _energy(
+    quantity: Quantity, variants: frozenset[Variant] = _TARIFF_CHANNEL
+) -> tuple[Quantity, QuantitySensorDescription]:
+    return quantity, QuantitySensorDescription(
+        key=quantity.value,
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=3,
+        variants=variants,
+    )
+
+
+def _grid_event(
+    quantity: Quantity, variants: frozenset[Variant] = frozenset()
+) -> tuple[Quantity, QuantitySensorDescription]:
+    return quantity, QuantitySensorDescription(
+        key=quantity.value,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        variants=variants,
+        value_fn=int,
+    )
+
+
+SENSORS: dict[Quantity, QuantitySensorDescription] = dict(
+    [
+        _power(Quantity.POWER),
+        _power(Quantity.POWER_IMPORT),
+        _power(Quantity.POWER_EXPORT),
+        _power(Quantity.POWER_CONSUMPTION, _CHANNEL),
+        _power(Quantity.POWER_PRODUCTION, _CHANNEL),
+        _power(Quantity.PV_POWER, _CHANNEL),
+        _power(Quantity.BATTERY_POWER, frozenset()),
+        _power(Quantity.AVERAGE_DEMAND, frozenset()),
+        _power(Quantity.MONTHLY_PEAK, frozenset()),
+        _energy(Quantity.ENERGY_IMPORT),
+        _energy(Quantity.ENERGY_EXPORT),
+        _energy(Quantity.ENERGY_CONSUMPTION, _CHANNEL),
+        _energy(Quantity.ENERGY_PRODUCTION, _CHANNEL),
+        _energy(Quantity.PV_ENERGY, frozenset()),
+        _energy(Quantity.PV_ENERGY_DAILY, frozenset()),
+        _energy(Quantity.BATTERY_CHARGE_ENERGY, frozenset()),
+        _energy(Quantity.BATTERY_DISCHARGE_ENERGY, frozenset()),
+        _energy(Quantity.BATTERY_CHARGE_ENERGY_DAILY, frozenset()),
+        _energy(Quantity.BATTERY_DISCHARGE_ENERGY_DAILY, frozenset()),
+        (
+            Quantity.REACTIVE_POWER,
+            QuantitySensorDescription(
+                key=Quantity.REACTIVE_POWER.value,
+                device_class=SensorDeviceClass.REACTIVE_POWER,
+                native_unit_of_measurement=UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
+                state_class=SensorStateClass.MEASUREMENT,
+                entity_registry_enabled_default=False,
+                variants=_PHASE,
+            ),
+        ),
+        (
+            Quantity.APPARENT_POWER,
+            QuantitySensorDescription(
+                key=Quantity.APPARENT_POWER.value,
+                device_class=SensorDeviceClass.APPARENT_POWER,
+                native_unit_of_measurement=UnitOfApparentPower.VOLT_AMPERE,
+                state_class=SensorStateClass.MEASUREMENT,
+                entity_registry_enabled_default=False,
+                variants=_PHASE_CHANNEL,
+            ),
+        ),
+        (
+            Quantity.POWER_FACTOR,
+            QuantitySensorDescription(
+                key=Quantity.POWER_FACTOR.value,
+                device_class=SensorDeviceClass.POWER_FACTOR,
+                state_class=SensorStateClass.MEASUREMENT,
+                suggested_display_precision=2,
+                entity_registry_enabled_default=False,
+                variants=_PHASE_CHANNEL,
+            ),
+        ),
+        (
+            Quantity.VOLTAGE,
+            QuantitySensorDescription(
+                key=Quantity.VOLTAGE.value,
+                device_class=SensorDeviceClass.VOLTAGE,
+                native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+                state_class=SensorStateClass.MEASUREMENT,
+                suggested_display_precision=1,
+                variants=_PHASE_CHANNEL,
+            ),
+        ),
+        (
+            Quantity.CURRENT,
+            QuantitySensorDescription(
+                key=Quantity.CURRENT.value,
+                device_class=SensorDeviceClass.CURRENT,
+                native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+                state_class=SensorStateClass.MEASUREMENT,
+                suggested_display_precision=2,
+                variants=_PHASE_CHANNEL,
+            ),
+        ),
+        (
+            Quantity.FREQUENCY,
+            QuantitySensorDescription(
+                key=Quantity.FREQUENCY.value,
+                device_class=SensorDeviceClass.FREQUENCY,
+                native_unit_of_measurement=UnitOfFrequency.HERTZ,
+                state_class=SensorStateClass.MEASUREMENT,
+                suggested_display_precision=2,
+                entity_registry_enabled_default=False,
+            ),
+        ),
+        (
+            Quantity.TARIFF,
+            QuantitySensorDescription(
+                key=Quantity.TARIFF.value,
+                device_class=SensorDeviceClass.ENUM,
+                options=["1", "2", "3", "4"],
+                value_fn=int,
+            ),
+        ),
+        _grid_event(Quantity.VOLTAGE_SAGS, _PHASE),
+        _grid_event(Quantity.VOLTAGE_SWELLS, _PHASE),
+        _grid_event(Quantity.POWER_FAILURES),
+        _grid_event(Quantity.LONG_POWER_FAILURES),
+        (
+            Quantity.GAS,
+            QuantitySensorDescription(
+                key=Quantity.GAS.value,
+                device_class=SensorDeviceClass.GAS,
+                native_unit_of_measurement=UnitOfVolume.CUBIC_METERS,
+                state_class=SensorStateClass.TOTAL_INCREASING,
+                suggested_display_precision=3,
+                variants=_CHANNEL,
+            ),
+        ),
+        (
+            Quantity.WATER,
+            QuantitySensorDescription(
+                key=Quantity.WATER.value,
+                device_class=SensorDeviceClass.WATER,
+                native_unit_of_measurement=UnitOfVolume.CUBIC_METERS,
+                state_class=SensorStateClass.TOTAL_INCREASING,
+                suggested_display_precision=3,
+                variants=_CHANNEL,
+            ),
+        ),
+        (
+            Quantity.WATER_FLOW,
+            QuantitySensorDescription(
+                key=Quantity.WATER_FLOW.value,
+                device_class=SensorDeviceClass.VOLUME_FLOW_RATE,
+                native_unit_of_measurement=UnitOfVolumeFlowRate.LITERS_PER_MINUTE,
+                state_class=SensorStateClass.MEASUREMENT,
+                suggested_display_precision=1,
+                variants=_CHANNEL,
+            ),
+        ),
+        (
+            Quantity.HEAT,
+            QuantitySensorDescription(
+                key=Quantity.HEAT.value,
+                device_class=SensorDeviceClass.ENERGY,
+                native_unit_of_measurement=UnitOfEnergy.GIGA_JOULE,
+                state_class=SensorStateClass.TOTAL_INCREASING,
+                suggested_display_precision=3,
+            ),
+        ),
+        (
+            Quantity.PV_VOLTAGE,
+            QuantitySensorDescription(
+                key=Quantity.PV_VOLTAGE.value,
+                device_class=SensorDeviceClass.VOLTAGE,
+                native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+                state_class=SensorStateClass.MEASUREMENT,
+                suggested_display_precision=1,
+                variants=_CHANNEL,
+            ),
+        ),
+        (
+            Quantity.PV_CURRENT,
+            QuantitySensorDescription(
+                key=Quantity.PV_CURRENT.value,
+                device_class=SensorDeviceClass.CURRENT,
+                native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+                state_class=SensorStateClass.MEASUREMENT,
+                suggested_display_precision=2,
+                variants=_CHANNEL,
+            ),
+        ),
+        (
+            Quantity.INVERTER_EFFICIENCY,
+            QuantitySensorDescription(
+                key=Quantity.INVERTER_EFFICIENCY.value,
+                native_unit_of_measurement=PERCENTAGE,
+                state_class=SensorStateClass.MEASUREMENT,
+                entity_category=EntityCategory.DIAGNOSTIC,
+            ),
+        ),
+        (
+            Quantity.BATTERY_SOC,
+            QuantitySensorDescription(
+                key=Quantity.BATTERY_SOC.value,
+                device_class=SensorDeviceClass.BATTERY,
+                native_unit_of_measurement=PERCENTAGE,
+                state_class=SensorStateClass.MEASUREMENT,
+            ),
+        ),
+        (
+            Quantity.TEMPERATURE,
+            QuantitySensorDescription(
+                key=Quantity.TEMPERATURE.value,
+                device_class=SensorDeviceClass.TEMPERATURE,
+                native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+                state_class=SensorStateClass.MEASUREMENT,
+                entity_category=EntityCategory.DIAGNOSTIC,
+            ),
+        ),
+        (
+            Quantity.WIFI_STRENGTH,
+            QuantitySensorDescription(
+                key=Quantity.WIFI_STRENGTH.value,
+                native_unit_of_measurement=PERCENTAGE,
+                state_class=SensorStateClass.MEASUREMENT,
+                entity_category=EntityCategory.DIAGNOSTIC,
+                entity_registry_enabled_default=False,
+                value_fn=int,
+            ),
+        ),
+        (
+            Quantity.UPTIME,
+            QuantitySensorDescription(
+                key=Quantity.UPTIME.value,
+                device_class=SensorDeviceClass.DURATION,
+                native_unit_of_measurement=UnitOfTime.SECONDS,
+                state_class=SensorStateClass.MEASUREMENT,
+                entity_category=EntityCategory.DIAGNOSTIC,
+                entity_registry_enabled_default=False,
+                value_fn=int,
+            ),
+        ),
+    ]
+)
+
+
+def translation_key(key: QuantityKey) -> str:
+    """The translated name of a series: one per quantity and variant."""
+    suffix = ""
+    if key.tariff is not None:
+        suffix += f"_{Variant.TARIFF}"
+    if key.phase is not None:
+        suffix += f"_{Variant.PHASE}"
+    if key.channel is not None:
+        suffix += f"_{Variant.CHANNEL}"
+    return key.quantity.value + suffix
+
+
+def variants_of(key: QuantityKey) -> frozenset[Variant]:
+    present = {
+        Variant.TARIFF: key.tariff is not None,
+        Variant.PHASE: key.phase is not None,
+        Variant.CHANNEL: key.channel is not None,
+    }
+    return frozenset(variant for variant, is_set in present.items() if is_set)
+
+
+def is_shown(key: QuantityKey) -> bool:
+    """True when the table can name this series (one qualifier it supports, or none)."""
+    description = SENSORS.get(key.quantity)
+    if description is None:
+        return False
+    variants = variants_of(key)
+    return len(variants) <= 1 and variants <= description.variants
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: WattkeeperConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Create sensors for what the meter reports now, and for series that appear later."""
+    coordinator = entry.runtime_data.coordinator
+    known: set[tuple[str, QuantityKey]] = set()
+
+    @callback
+    def add_new_series() -> None:
+        new: list[QuantitySensor] = []
+        for meter in coordinator.data.all_meters():
+            for key in meter.values:
+                if (meter.identity.serial, key) in known or not is_shown(key):
+                    continue
+                known.add((meter.identity.serial, key))
+                new.append(QuantitySensor(coordinator, meter.identity, key))
+        if new:
+            async_add_entities(new)
+
+    add_new_series()
+    entry.async_on_unload(coordinator.async_add_listener(add_new_series))
+
+
+class QuantitySensor(WattkeeperEntity, SensorEntity):
+    """One series of one meter."""
+
+    entity_description: QuantitySensorDescription
+
+    def __init__(
+        self, coordinator: MeterCoordinator, meter: MeterIdentity, key: QuantityKey
+    ) -> None:
+        super().__init__(coordinator, meter)
+        self.key = key
+        self.entity_description = SENSORS[key.quantity]
+        self._attr_unique_id = f"{meter.serial}_{key.id}"
+        self._attr_translation_key = translation_key(key)
+        placeholders = _placeholders(key)
+        if placeholders:
+            self._attr_translation_placeholders = placeholders
+
+    @property
+    def available(self) -> bool:
+        snapshot = self.snapshot
+        return super().available and snapshot is not None and self.key in snapshot.values
+
+    @property
+    def native_value(self) -> float | int | str | None:
+        snapshot = self.snapshot
+        if snapshot is None or self.key not in snapshot.values:
+            return None
+        value = self.entity_description.value_fn(snapshot.values[self.key])
+        if self.entity_description.device_class is SensorDeviceClass.ENUM:
+            return str(value)
+        return value
+
+
+def _placeholders(key: QuantityKey) -> dict[str, str]:
+    values: Iterable[tuple[str, object]] = (
+        (Variant.TARIFF, key.tariff),
+        (Variant.PHASE, key.phase),
+        (Variant.CHANNEL, key.channel),
+    )
+    return {name: str(value) for name, value in values if value is not None}

@@ -1,0 +1,246 @@
+"""Writes the `entity.sensor` names into strings.json and every translation.
+
+Sensor names follow one pattern per language (a quantity name, then its tariff,
+phase or channel), so they are kept here as a table instead of by hand in four
+files. Run after adding a quantity or a variant to sensor.SENSORS:
+
+    .venv/bin/python scripts/entity_names.py          # rewrite the files
+    .venv/bin/python scripts/entity_names.py --check  # exit 1 when out of date
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from custom_components.wattkeeper.sensor import SENSORS, Variant  # noqa: E402
+
+COMPONENT = ROOT / "custom_components" / "wattkeeper"
+LANGUAGES = ("en", "nl", "fr", "de")
+
+# quantity → name per language (en, nl, fr, de).
+NAMES: dict[str, tuple[str, str, str, str]] = {
+    "power": ("Power", "Vermogen", "Puissance", "Leistung"),
+    "power_import": ("Power import", "Vermogen afname", "Puissance importée", "Leistung Bezug"),
+    "power_export": (
+        "Power export",
+        "Vermogen teruglevering",
+        "Puissance exportée",
+        "Leistung Einspeisung",
+    ),
+    "power_consumption": (
+        "Consumption power",
+        "Verbruiksvermogen",
+        "Puissance consommée",
+        "Verbrauchsleistung",
+    ),
+    "power_production": (
+        "Production power",
+        "Productievermogen",
+        "Puissance produite",
+        "Erzeugungsleistung",
+    ),
+    "pv_power": ("Solar power", "Zonnevermogen", "Puissance solaire", "Solarleistung"),
+    "battery_power": (
+        "Battery power",
+        "Batterijvermogen",
+        "Puissance batterie",
+        "Batterieleistung",
+    ),
+    "average_demand": (
+        "Average demand (15 min)",
+        "Gemiddelde vraag (15 min)",
+        "Demande moyenne (15 min)",
+        "Durchschnittsleistung (15 min)",
+    ),
+    "monthly_peak": (
+        "Monthly peak demand",
+        "Maandpiek",
+        "Pointe mensuelle",
+        "Monatliche Spitzenleistung",
+    ),
+    "energy_import": ("Energy import", "Energie afname", "Énergie importée", "Energie Bezug"),
+    "energy_export": (
+        "Energy export",
+        "Energie teruglevering",
+        "Énergie exportée",
+        "Energie Einspeisung",
+    ),
+    "energy_consumption": (
+        "Consumption energy",
+        "Verbruikte energie",
+        "Énergie consommée",
+        "Verbrauchte Energie",
+    ),
+    "energy_production": (
+        "Production energy",
+        "Geproduceerde energie",
+        "Énergie produite",
+        "Erzeugte Energie",
+    ),
+    "pv_energy": ("Solar yield", "Zonne-opbrengst", "Production solaire", "Solarertrag"),
+    "pv_energy_daily": (
+        "Solar yield today",
+        "Zonne-opbrengst vandaag",
+        "Production solaire du jour",
+        "Solarertrag heute",
+    ),
+    "battery_charge_energy": (
+        "Battery charged",
+        "Batterij geladen",
+        "Batterie chargée",
+        "Batterie geladen",
+    ),
+    "battery_discharge_energy": (
+        "Battery discharged",
+        "Batterij ontladen",
+        "Batterie déchargée",
+        "Batterie entladen",
+    ),
+    "battery_charge_energy_daily": (
+        "Battery charged today",
+        "Batterij vandaag geladen",
+        "Batterie chargée aujourd'hui",
+        "Batterie heute geladen",
+    ),
+    "battery_discharge_energy_daily": (
+        "Battery discharged today",
+        "Batterij vandaag ontladen",
+        "Batterie déchargée aujourd'hui",
+        "Batterie heute entladen",
+    ),
+    "reactive_power": (
+        "Reactive power",
+        "Blindvermogen",
+        "Puissance réactive",
+        "Blindleistung",
+    ),
+    "apparent_power": (
+        "Apparent power",
+        "Schijnbaar vermogen",
+        "Puissance apparente",
+        "Scheinleistung",
+    ),
+    "power_factor": ("Power factor", "Arbeidsfactor", "Facteur de puissance", "Leistungsfaktor"),
+    "voltage": ("Voltage", "Spanning", "Tension", "Spannung"),
+    "current": ("Current", "Stroom", "Courant", "Strom"),
+    "frequency": ("Frequency", "Frequentie", "Fréquence", "Frequenz"),
+    "tariff": ("Tariff", "Tarief", "Tarif", "Tarif"),
+    "voltage_sags": ("Voltage sags", "Spanningsdips", "Creux de tension", "Spannungseinbrüche"),
+    "voltage_swells": (
+        "Voltage swells",
+        "Spanningspieken",
+        "Surtensions",
+        "Spannungsspitzen",
+    ),
+    "power_failures": (
+        "Power failures",
+        "Stroomonderbrekingen",
+        "Coupures de courant",
+        "Stromausfälle",
+    ),
+    "long_power_failures": (
+        "Long power failures",
+        "Lange stroomonderbrekingen",
+        "Longues coupures de courant",
+        "Lange Stromausfälle",
+    ),
+    "gas": ("Gas", "Gas", "Gaz", "Gas"),
+    "water": ("Water", "Water", "Eau", "Wasser"),
+    "water_flow": ("Water flow", "Waterdoorstroming", "Débit d'eau", "Wasserdurchfluss"),
+    "heat": ("Heat", "Warmte", "Chaleur", "Wärme"),
+    "pv_voltage": ("Solar voltage", "Zonnespanning", "Tension solaire", "Solarspannung"),
+    "pv_current": ("Solar current", "Zonnestroom", "Courant solaire", "Solarstrom"),
+    "inverter_efficiency": (
+        "Inverter efficiency",
+        "Omvormerrendement",
+        "Rendement de l'onduleur",
+        "Wechselrichterwirkungsgrad",
+    ),
+    "battery_soc": (
+        "Battery charge",
+        "Batterijlading",
+        "Charge de la batterie",
+        "Batterieladung",
+    ),
+    "temperature": ("Temperature", "Temperatuur", "Température", "Temperatur"),
+    "wifi_strength": ("Wi-Fi strength", "Wifi-sterkte", "Force du Wi-Fi", "WLAN-Stärke"),
+    "uptime": ("Uptime", "Bedrijfstijd", "Temps de fonctionnement", "Betriebszeit"),
+}
+
+# How a variant extends the name, per language.
+VARIANTS: dict[Variant, tuple[str, str, str, str]] = {
+    Variant.TARIFF: (
+        "{name} tariff {tariff}",
+        "{name} tarief {tariff}",
+        "{name} tarif {tariff}",
+        "{name} Tarif {tariff}",
+    ),
+    Variant.PHASE: (
+        "{name} phase {phase}",
+        "{name} fase {phase}",
+        "{name} phase {phase}",
+        "{name} Phase {phase}",
+    ),
+    Variant.CHANNEL: (
+        "{name} {channel}",
+        "{name} {channel}",
+        "{name} {channel}",
+        "{name} {channel}",
+    ),
+}
+
+OTHER_ENTITIES: dict[str, dict[str, tuple[str, str, str, str]]] = {
+    "switch": {"relay": ("Relay", "Relais", "Relais", "Relais")},
+}
+
+
+def entity_section(language: str) -> dict[str, dict[str, dict[str, str]]]:
+    index = LANGUAGES.index(language)
+    sensors: dict[str, dict[str, str]] = {}
+    for quantity, description in SENSORS.items():
+        name = NAMES[quantity.value][index]
+        sensors[quantity.value] = {"name": name}
+        for variant in sorted(description.variants):
+            template = VARIANTS[variant][index]
+            sensors[f"{quantity.value}_{variant}"] = {
+                # Keep the variant's own placeholder for Home Assistant to fill.
+                "name": template.replace("{name}", name)
+            }
+    section: dict[str, dict[str, dict[str, str]]] = {"sensor": sensors}
+    for platform, entities in OTHER_ENTITIES.items():
+        section[platform] = {key: {"name": names[index]} for key, names in entities.items()}
+    return section
+
+
+def files() -> dict[str, Path]:
+    result = {"strings": COMPONENT / "strings.json"}
+    result.update({lang: COMPONENT / "translations" / f"{lang}.json" for lang in LANGUAGES})
+    return result
+
+
+def main() -> int:
+    check = "--check" in sys.argv
+    stale: list[str] = []
+    for label, path in files().items():
+        language = "en" if label == "strings" else label
+        content = json.loads(path.read_text(encoding="utf-8"))
+        wanted = entity_section(language)
+        if content.get("entity") == wanted:
+            continue
+        stale.append(str(path.relative_to(ROOT)))
+        if not check:
+            content["entity"] = wanted
+            path.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    if check and stale:
+        print("Entity names out of date; run scripts/entity_names.py:", *stale, sep="\n  ")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

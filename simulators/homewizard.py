@@ -1,0 +1,215 @@
+"""A HomeWizard Energy device twin serving the local API v1 over real HTTP.
+
+Each simulated device starts from a fixture of real response shapes and then
+evolves like the device: power wanders, energy counters integrate it, water
+flows. Faults can be switched at run time from Python or over HTTP
+(`PUT /_sim/fault` with `{"fault": "http_500"}`) so tests and the demo share
+one twin.
+
+Run: python -m simulators.homewizard --device p1:18001 --device socket:18002
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+FIXTURES = Path(__file__).parent / "fixtures" / "homewizard"
+DEVICE_TYPES = ("p1", "kwh1", "kwh3", "water", "socket")
+
+
+class Fault(StrEnum):
+    """What the twin does wrong, on purpose."""
+
+    NONE = "none"
+    HTTP_500 = "http_500"
+    TIMEOUT = "timeout"  # accept the request, never answer
+    INVALID_JSON = "invalid_json"
+    API_DISABLED = "api_disabled"  # 403, the app's "local API" switch is off
+    SLOW = "slow"  # answer after `slow_seconds`
+
+
+def load_fixture(device_type: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / f"{device_type}.json").read_text())
+    return data
+
+
+@dataclass
+class HomeWizardSimulator:
+    """One simulated device on 127.0.0.1."""
+
+    device_type: str
+    port: int = 0
+    serial: str | None = None
+    seed: int = 1
+    fault: Fault = Fault.NONE
+    slow_seconds: float = 2.0
+    requests: int = 0
+    fixture: dict[str, Any] = field(init=False)
+    _runner: web.AppRunner | None = field(init=False, default=None)
+    _rng: random.Random = field(init=False)
+    _step: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.fixture = copy.deepcopy(load_fixture(self.device_type))
+        if self.serial is not None:
+            self.fixture["device"]["serial"] = self.serial
+        self._rng = random.Random(self.seed)
+
+    # The ground truth the tests compare entities with.
+    @property
+    def device(self) -> dict[str, Any]:
+        return dict(self.fixture["device"])
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return dict(self.fixture["data"])
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/api", self._handle_device)
+        app.router.add_get("/api/v1/data", self._handle_data)
+        app.router.add_get("/api/v1/system", self._handle_system)
+        app.router.add_put("/api/v1/system", self._handle_system)
+        app.router.add_get("/api/v1/state", self._handle_state)
+        app.router.add_put("/api/v1/state", self._handle_state)
+        app.router.add_put("/api/v1/identify", self._handle_identify)
+        app.router.add_put("/_sim/fault", self._handle_fault)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        server = site._server  # aiohttp keeps the bound socket here
+        assert isinstance(server, asyncio.Server)
+        self.port = server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def step(self, seconds: float = 1.0) -> None:
+        """Advance the device by `seconds`: new power, counters integrate it."""
+        self._step += 1
+        data = self.fixture["data"]
+        wave = math.sin(self._step / 30)
+        if "active_power_w" in data:
+            base = abs(data["active_power_w"]) or 100.0
+            power = round(max(0.0, base * (1 + 0.05 * wave) + self._rng.uniform(-5, 5)), 1)
+            if self.fixture.get("state", {}).get("power_on") is False:
+                power = 0.0
+            data["active_power_w"] = power
+            if "active_power_l1_w" in data and "active_power_l2_w" not in data:
+                data["active_power_l1_w"] = power
+            kwh = power * seconds / 3_600_000
+            for key in ("total_power_import_kwh", "total_power_import_t1_kwh"):
+                if key in data:
+                    data[key] = round(data[key] + kwh, 6)
+            if "total_power_import_t2_kwh" in data:
+                # P1 meters count into the active tariff only.
+                tariff_key = f"total_power_import_t{data.get('active_tariff', 1)}_kwh"
+                data[tariff_key] = round(data[tariff_key] + kwh, 6)
+                data["total_power_import_t1_kwh"] = round(
+                    data["total_power_import_kwh"] - data["total_power_import_t2_kwh"], 6
+                )
+        if "active_liter_lpm" in data:
+            flow = round(max(0.0, 6.0 + 2 * wave), 2)
+            data["active_liter_lpm"] = flow
+            data["total_liter_m3"] = round(data["total_liter_m3"] + flow * seconds / 60_000, 6)
+
+    async def _answer(self, payload: Any) -> web.StreamResponse:
+        self.requests += 1
+        match self.fault:
+            case Fault.HTTP_500:
+                return web.Response(status=500, text="Internal Server Error")
+            case Fault.API_DISABLED:
+                return web.json_response(
+                    {"error": {"id": 202, "description": "API not enabled"}}, status=403
+                )
+            case Fault.INVALID_JSON:
+                return web.Response(text='{"active_power_w": 12', content_type="application/json")
+            case Fault.TIMEOUT:
+                await asyncio.sleep(3600)
+            case Fault.SLOW:
+                await asyncio.sleep(self.slow_seconds)
+            case Fault.NONE:
+                pass
+        return web.json_response(payload)
+
+    async def _handle_device(self, _: web.Request) -> web.StreamResponse:
+        return await self._answer(self.fixture["device"])
+
+    async def _handle_data(self, _: web.Request) -> web.StreamResponse:
+        return await self._answer(self.fixture["data"])
+
+    async def _handle_system(self, request: web.Request) -> web.StreamResponse:
+        system = self.fixture["system"]
+        if request.method == "PUT":
+            system.update(await request.json())
+        # API v1 reports only the cloud switch here.
+        return await self._answer({"cloud_enabled": system.get("cloud_enabled", True)})
+
+    async def _handle_state(self, request: web.Request) -> web.StreamResponse:
+        if "state" not in self.fixture:
+            self.requests += 1
+            return web.json_response({"error": {"id": 404}}, status=404)
+        if request.method == "PUT":
+            self.fixture["state"].update(await request.json())
+            if self.fixture["state"]["power_on"] is False:
+                self.fixture["data"]["active_power_w"] = 0.0
+        return await self._answer(self.fixture["state"])
+
+    async def _handle_identify(self, _: web.Request) -> web.StreamResponse:
+        return await self._answer({"identify": "ok"})
+
+    async def _handle_fault(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.fault = Fault(body["fault"])
+        return web.json_response({"fault": self.fault.value})
+
+
+async def _run(devices: list[tuple[str, int]], interval: float) -> None:
+    sims = [HomeWizardSimulator(kind, port, seed=i) for i, (kind, port) in enumerate(devices)]
+    for sim in sims:
+        await sim.start()
+        print(f"HomeWizard {sim.device_type} simulator on http://{sim.host}", flush=True)
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            for sim in sims:
+                sim.step(interval)
+    finally:
+        for sim in sims:
+            await sim.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--device",
+        action="append",
+        required=True,
+        help="TYPE:PORT, TYPE one of " + ", ".join(DEVICE_TYPES),
+    )
+    parser.add_argument("--interval", type=float, default=1.0)
+    args = parser.parse_args()
+    devices = [(kind, int(port)) for kind, port in (d.split(":") for d in args.device)]
+    asyncio.run(_run(devices, args.interval))
+
+
+if __name__ == "__main__":
+    main()

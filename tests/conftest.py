@@ -1,0 +1,37 @@
+"""Shared fixtures.
+
+The pytest-homeassistant-custom-component plugin puts its own testing config
+(with a `custom_components` package) on sys.path first; importing ours here,
+before any Home Assistant loader runs, makes Wattkeeper the one that is found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+import custom_components  # noqa: F401  (before any Home Assistant loader runs, see above)
+from simulators.homewizard import HomeWizardSimulator
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
+    """Let Home Assistant load Wattkeeper from this repository, in tests that run it."""
+    if "hass" in request.fixturenames:
+        request.getfixturevalue("enable_custom_integrations")
+
+
+@pytest.fixture(autouse=True)
+def allow_loopback_sockets(socket_enabled: None) -> None:
+    """Simulators are real servers; the plugin still limits connections to 127.0.0.1."""
+
+
+@pytest.fixture
+async def homewizard_sim(request: pytest.FixtureRequest) -> AsyncIterator[HomeWizardSimulator]:
+    """A running HomeWizard twin; parametrise indirectly with the device type."""
+    device_type = getattr(request, "param", "p1")
+    sim = HomeWizardSimulator(device_type)
+    await sim.start()
+    yield sim
+    await sim.stop()
