@@ -52,13 +52,14 @@ class HomeWizardSimulator:
     port: int = 0
     serial: str | None = None
     seed: int = 1
-    fault: Fault = Fault.NONE
     slow_seconds: float = 2.0
     requests: int = 0
     fixture: dict[str, Any] = field(init=False)
     _runner: web.AppRunner | None = field(init=False, default=None)
     _rng: random.Random = field(init=False)
     _step: int = field(init=False, default=0)
+    _released: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _fault: Fault = field(init=False, default=Fault.NONE)
 
     def __post_init__(self) -> None:
         self.fixture = copy.deepcopy(load_fixture(self.device_type))
@@ -98,9 +99,22 @@ class HomeWizardSimulator:
         self.port = server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        self._released.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    @property
+    def fault(self) -> Fault:
+        return self._fault
+
+    @fault.setter
+    def fault(self, fault: Fault) -> None:
+        self._fault = fault
+        if fault is Fault.TIMEOUT:
+            self._released.clear()
+        else:
+            self._released.set()
 
     def step(self, seconds: float = 1.0) -> None:
         """Advance the device by `seconds`: new power, counters integrate it."""
@@ -143,7 +157,8 @@ class HomeWizardSimulator:
             case Fault.INVALID_JSON:
                 return web.Response(text='{"active_power_w": 12', content_type="application/json")
             case Fault.TIMEOUT:
-                await asyncio.sleep(3600)
+                # Hold the request until the fault clears or the twin stops.
+                await self._released.wait()
             case Fault.SLOW:
                 await asyncio.sleep(self.slow_seconds)
             case Fault.NONE:

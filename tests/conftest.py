@@ -18,6 +18,9 @@ from simulators.homewizard import HomeWizardSimulator
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
     """Let Home Assistant load Wattkeeper from this repository, in tests that run it."""
+    if "recorder_mock" in request.fixturenames:
+        # The recorder must exist before Home Assistant starts.
+        request.getfixturevalue("recorder_mock")
     if "hass" in request.fixturenames:
         request.getfixturevalue("enable_custom_integrations")
 

@@ -89,6 +89,9 @@ class HomeWizardFlowMixin(ConfigFlow):
         if not serial or properties.get("product_type") is None:
             return self.async_abort(reason="invalid_discovery_parameters")
         host = discovery_info.host
+        if discovery_info.port not in (None, 80):
+            # Devices answer on port 80; anything else (a twin, a proxy) keeps its port.
+            host = f"{host}:{discovery_info.port}"
         await self.async_set_unique_id(serial)
         self._abort_if_unique_id_configured(updates={CONF_HOST: host})
         if properties.get("api_enabled") == "0":

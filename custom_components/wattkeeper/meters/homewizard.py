@@ -6,6 +6,7 @@ and maps its models onto the shared quantities.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Final
@@ -27,6 +28,7 @@ from .errors import (
     MeterConnectionError,
     MeterDataError,
     MeterDisabledError,
+    MeterTimeoutError,
     MeterUnsupportedError,
 )
 from .model import MeterIdentity, MeterKind, Quantity, QuantityKey, Snapshot
@@ -97,16 +99,20 @@ class HomeWizardMeter:
         if token:
             self._client = HomeWizardEnergyV2(host, token=token, clientsession=session)
         else:
-            self._client = HomeWizardEnergyV1(host, clientsession=session, timeout=int(timeout))
+            self._client = HomeWizardEnergyV1(
+                host, clientsession=session, timeout=max(1, round(timeout))
+            )
+        # Bounds a whole call, including the library's own retries.
+        self._timeout = timeout
         self._identity: MeterIdentity | None = None
 
     async def identify(self) -> MeterIdentity:
-        device = await _call(self._client.device(reset_cache=True))
+        device = await _call(self._client.device(reset_cache=True), self._timeout)
         self._identity = _identity(device, self.host)
         return self._identity
 
     async def read(self) -> Snapshot:
-        combined = await _call(self._client.combined())
+        combined = await _call(self._client.combined(), self._timeout)
         if combined.device is None or combined.measurement is None:
             raise MeterDataError(f"HomeWizard device at {self.host} sent no measurement")
         if self._identity is None:
@@ -114,7 +120,7 @@ class HomeWizardMeter:
         return _snapshot(self._identity, combined)
 
     async def set_switch(self, on: bool) -> None:
-        await _call(self._client.state(power_on=on))
+        await _call(self._client.state(power_on=on), self._timeout)
 
     async def close(self) -> None:
         # The session is Home Assistant's shared one; nothing of ours to close.
@@ -125,15 +131,19 @@ async def request_token(host: str, session: ClientSession, name: str) -> str:
     """Ask a v2 device for a token; succeeds only within 30 s of a button press."""
     client = HomeWizardEnergyV2(host, clientsession=session)
     try:
-        return await _call(client.get_token(name))
+        return await _call(client.get_token(name), 10)
+    except MeterDisabledError as err:
+        # v2 answers 403 to token requests until its button has been pressed.
+        raise MeterAuthError("Press the button on the device first") from err
     finally:
         await client.close()
 
 
-async def _call[T](awaitable: Awaitable[T]) -> T:
+async def _call[T](awaitable: Awaitable[T], timeout: float) -> T:
     """Translate the library's errors into ours, once."""
     try:
-        return await awaitable
+        async with asyncio.timeout(timeout):
+            return await awaitable
     except DisabledError as err:
         raise MeterDisabledError("The local API is disabled in the HomeWizard app") from err
     except UnauthorizedError as err:
@@ -143,10 +153,12 @@ async def _call[T](awaitable: Awaitable[T]) -> T:
         raise MeterAuthError("Press the button on the device first") from err
     except UnsupportedError as err:
         raise MeterUnsupportedError(str(err)) from err
-    except RequestError as err:
-        raise MeterConnectionError(str(err)) from err
     except TimeoutError as err:
-        raise MeterConnectionError("The device did not answer in time") from err
+        raise MeterTimeoutError(f"The device did not answer within {timeout:g} s") from err
+    except RequestError as err:
+        if isinstance(err.__cause__, TimeoutError):
+            raise MeterTimeoutError(str(err)) from err
+        raise MeterConnectionError(str(err)) from err
     except (ResponseError, ValueError, LookupError, TypeError) as err:
         # Invalid JSON (orjson raises ValueError) or a payload that does not fit
         # the model (mashumaro raises LookupError/ValueError subclasses).

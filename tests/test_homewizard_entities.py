@@ -1,0 +1,221 @@
+"""HomeWizard entities per device type: registry, states, ground truth, Energy dashboard."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from homeassistant.components.energy import data as energy_data
+from homeassistant.components.energy import validate as energy_validate
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+    do_adhoc_statistics,
+)
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.wattkeeper.const import DOMAIN
+from simulators.homewizard import DEVICE_TYPES, HomeWizardSimulator
+
+from .helpers import add_homewizard
+
+
+def _entity_id(hass: HomeAssistant, serial: str, key: str, platform: str = "sensor") -> str:
+    entity_id = er.async_get(hass).async_get_entity_id(platform, DOMAIN, f"{serial}_{key}")
+    assert entity_id is not None, f"no entity for {serial}_{key}"
+    return entity_id
+
+
+async def _poll(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    async_fire_time_changed(hass, dt_util.utcnow() + entry.runtime_data.coordinator.update_interval)
+    # Coordinators refresh in background tasks; wait for the HTTP round trip.
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+@pytest.mark.parametrize("homewizard_sim", DEVICE_TYPES, indirect=True)
+async def test_entities_per_device_type(
+    hass: HomeAssistant, homewizard_sim: HomeWizardSimulator, snapshot: SnapshotAssertion
+) -> None:
+    entry = await add_homewizard(hass, homewizard_sim)
+    entities = sorted(
+        er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id),
+        key=lambda e: e.entity_id,
+    )
+    assert [
+        {
+            "entity_id": e.entity_id,
+            "unique_id": e.unique_id,
+            "translation_key": e.translation_key,
+            "original_name": e.original_name,
+            "device_class": e.original_device_class,
+            "unit": e.unit_of_measurement,
+            "entity_category": e.entity_category,
+            "disabled_by": e.disabled_by,
+        }
+        for e in entities
+    ] == snapshot(name="entity-registry")
+    assert {
+        e.entity_id: {"state": state.state, **state.attributes}
+        for e in entities
+        if (state := hass.states.get(e.entity_id)) is not None
+    } == snapshot(name="states")
+    devices = sorted(
+        dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id),
+        key=lambda d: d.name or "",
+    )
+    assert [
+        {
+            "name": d.name,
+            "manufacturer": d.manufacturer,
+            "model": d.model,
+            "serial_number": d.serial_number,
+            "sw_version": d.sw_version,
+            "identifiers": d.identifiers,
+            "via_device": d.via_device_id is not None,
+        }
+        for d in devices
+    ] == snapshot(name="devices")
+
+
+@pytest.mark.parametrize("homewizard_sim", ["p1"], indirect=True)
+async def test_states_follow_the_meter(
+    hass: HomeAssistant, homewizard_sim: HomeWizardSimulator
+) -> None:
+    entry = await add_homewizard(hass, homewizard_sim)
+    serial = homewizard_sim.device["serial"]
+    for _ in range(3):
+        homewizard_sim.step(5)
+        await _poll(hass, entry)
+        truth = homewizard_sim.data
+        assert (
+            float(hass.states.get(_entity_id(hass, serial, "power")).state)
+            == (truth["active_power_w"])
+        )
+        imported = hass.states.get(_entity_id(hass, serial, "energy_import"))
+        assert float(imported.state) == truth["total_power_import_kwh"]
+        tariff2 = hass.states.get(_entity_id(hass, serial, "energy_import_t2"))
+        assert float(tariff2.state) == truth["total_power_import_t2_kwh"]
+        assert hass.states.get(_entity_id(hass, serial, "tariff")).state == "2"
+    gas_serial = "G0039001652050216"  # the M-Bus equipment id, decoded from hex
+    gas = hass.states.get(_entity_id(hass, gas_serial, "gas"))
+    assert float(gas.state) == truth["external"][0]["value"]
+    gas_device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, gas_serial)})
+    p1_device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, serial)})
+    assert gas_device is not None
+    assert p1_device is not None
+    assert gas_device.via_device_id == p1_device.id
+
+
+@pytest.mark.parametrize("homewizard_sim", ["socket"], indirect=True)
+async def test_socket_relay_switches(
+    hass: HomeAssistant, homewizard_sim: HomeWizardSimulator
+) -> None:
+    await add_homewizard(hass, homewizard_sim)
+    relay = _entity_id(hass, homewizard_sim.device["serial"], "relay", "switch")
+    assert hass.states.get(relay).state == "on"
+    await hass.services.async_call("switch", SERVICE_TURN_OFF, {ATTR_ENTITY_ID: relay}, True)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert homewizard_sim.fixture["state"]["power_on"] is False
+    assert hass.states.get(relay).state == "off"
+    assert (
+        float(hass.states.get(_entity_id(hass, homewizard_sim.device["serial"], "power")).state)
+        == 0
+    )
+    await hass.services.async_call("switch", SERVICE_TURN_ON, {ATTR_ENTITY_ID: relay}, True)
+    # The refresh after a command is debounced; the next poll shows the new state.
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=11))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert homewizard_sim.fixture["state"]["power_on"] is True
+    assert hass.states.get(relay).state == "on"
+
+
+@pytest.mark.parametrize("homewizard_sim", ["p1"], indirect=True)
+async def test_energy_dashboard_accepts_the_sensors(
+    recorder_mock: None, hass: HomeAssistant, homewizard_sim: HomeWizardSimulator
+) -> None:
+    """Home Assistant's own energy validation finds nothing wrong with our sources."""
+    assert await async_setup_component(hass, "energy", {})
+    entry = await add_homewizard(hass, homewizard_sim)
+    serial = homewizard_sim.device["serial"]
+    no_price = {"entity_energy_price": None, "number_energy_price": None}
+    manager = await energy_data.async_get_manager(hass)
+    await manager.async_update(
+        {
+            "energy_sources": [
+                {
+                    "type": "grid",
+                    "flow_from": [
+                        {
+                            "stat_energy_from": _entity_id(hass, serial, "energy_import_t1"),
+                            "stat_cost": None,
+                            **no_price,
+                        },
+                        {
+                            "stat_energy_from": _entity_id(hass, serial, "energy_import_t2"),
+                            "stat_cost": None,
+                            **no_price,
+                        },
+                    ],
+                    "flow_to": [
+                        {
+                            "stat_energy_to": _entity_id(hass, serial, "energy_export"),
+                            "stat_compensation": None,
+                            **no_price,
+                        }
+                    ],
+                    "cost_adjustment_day": 0,
+                },
+                {
+                    "type": "gas",
+                    "stat_energy_from": _entity_id(hass, "G0039001652050216", "gas"),
+                    "stat_cost": None,
+                    **no_price,
+                },
+            ],
+        }
+    )
+    homewizard_sim.step(60)
+    await _poll(hass, entry)
+    # Compile the statistics of the current 5-minute period, as the recorder would.
+    await async_wait_recording_done(hass)
+    now = dt_util.utcnow()
+    do_adhoc_statistics(
+        hass, start=now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
+    )
+    await async_wait_recording_done(hass)
+    validation = await energy_validate.async_validate(hass)
+    result = validation.as_dict()
+    assert len(result["energy_sources"]) == 2  # both sources were validated
+    assert result == {"energy_sources": [[], []], "device_consumption": []}
+
+
+async def test_new_series_get_entities_later(
+    hass: HomeAssistant, homewizard_sim: HomeWizardSimulator
+) -> None:
+    """A value the meter starts reporting after setup (a phase, a tariff) gets an entity."""
+    entry = await add_homewizard(hass, homewizard_sim)
+    serial = homewizard_sim.device["serial"]
+    registry = er.async_get(hass)
+    assert registry.async_get_entity_id("sensor", DOMAIN, f"{serial}_energy_import_t3") is None
+    homewizard_sim.fixture["data"]["total_power_import_t3_kwh"] = 12.5
+    await _poll(hass, entry)
+    assert float(hass.states.get(_entity_id(hass, serial, "energy_import_t3")).state) == 12.5
+
+
+async def test_interval_is_respected(
+    hass: HomeAssistant, homewizard_sim: HomeWizardSimulator
+) -> None:
+    entry = await add_homewizard(hass, homewizard_sim)
+    before = homewizard_sim.requests
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=1))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert homewizard_sim.requests == before  # default interval is 5 s
+    await _poll(hass, entry)
+    assert homewizard_sim.requests > before
