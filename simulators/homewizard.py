@@ -198,7 +198,12 @@ class HomeWizardSimulator:
 
 
 async def _run(devices: list[tuple[str, int]], interval: float) -> None:
-    sims = [HomeWizardSimulator(kind, port, seed=i) for i, (kind, port) in enumerate(devices)]
+    sims: list[HomeWizardSimulator] = []
+    for i, (kind, port) in enumerate(devices):
+        twins = sum(1 for sim in sims if sim.device_type == kind)
+        # A second twin of a type needs a serial of its own to be a different device.
+        serial = None if twins == 0 else f"{load_fixture(kind)['device']['serial'][:-4]}{1000 + i}"
+        sims.append(HomeWizardSimulator(kind, port, serial=serial, seed=i))
     for sim in sims:
         await sim.start()
         print(f"HomeWizard {sim.device_type} simulator on http://{sim.host}", flush=True)
