@@ -112,10 +112,14 @@ async def add_entry(hass: HomeAssistant, host: str) -> str:
     return str(entry.entry_id)
 
 
+def prepare_config(config_dir: Path) -> None:
+    (config_dir / "configuration.yaml").write_text("homeassistant:\n  name: bench\n")
+    os.symlink(ROOT / "custom_components", config_dir / "custom_components")
+
+
 async def measure(hosts: list[str], seconds: float, only_power: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as config_dir:
-        Path(config_dir, "configuration.yaml").write_text("homeassistant:\n  name: bench\n")
-        os.symlink(ROOT / "custom_components", Path(config_dir, "custom_components"))
+        prepare_config(Path(config_dir))
         hass = await bootstrap.async_setup_hass(
             RuntimeConfig(config_dir=config_dir, skip_pip=True, safe_mode=False)
         )

@@ -130,5 +130,6 @@ async def test_diagnostics_are_redacted(
     assert homewizard_sim.device["serial"] not in text
     assert "127.0.0.1" not in text
     assert "G0039001652050216" not in text
-    diagnostics["snapshot"]["measured_at"] = "<measured_at>"
+    for meter in (diagnostics["snapshot"], *diagnostics["snapshot"]["sub_meters"]):
+        meter["measured_at"] = "<measured_at>"
     assert diagnostics == snapshot
