@@ -16,7 +16,7 @@ from .meters.errors import MeterAuthError, MeterError
 from .meters.homewizard import HomeWizardMeter
 from .meters.model import MeterKind
 
-PLATFORMS = [Platform.SENSOR, Platform.SWITCH]
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
 
 
 def create_meter(hass: HomeAssistant, entry: WattkeeperConfigEntry) -> PolledMeter:

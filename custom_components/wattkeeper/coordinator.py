@@ -12,7 +12,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .const import DOMAIN, LOGGER, SIGNAL_SNAPSHOT
-from .meters.base import PolledMeter
+from .meters.base import PolledMeter, StreamingMeter
 from .meters.errors import (
     MeterAuthError,
     MeterDataError,
@@ -29,8 +29,8 @@ type WattkeeperConfigEntry = ConfigEntry[WattkeeperRuntime]
 class WattkeeperRuntime:
     """Everything a meter entry owns while it is loaded."""
 
-    coordinator: MeterCoordinator
-    meter: PolledMeter
+    coordinator: SnapshotCoordinator
+    meter: PolledMeter | StreamingMeter
 
 
 def translated_update_failed(err: MeterError) -> UpdateFailed:
@@ -51,10 +51,33 @@ def translated_update_failed(err: MeterError) -> UpdateFailed:
     )
 
 
-class MeterCoordinator(DataUpdateCoordinator[Snapshot]):
-    """Polls one meter at the entry's interval."""
+class SnapshotCoordinator(DataUpdateCoordinator[Snapshot]):
+    """What entities need from any meter's coordinator: snapshots and an identity."""
 
     config_entry: WattkeeperConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: WattkeeperConfigEntry,
+        identity: MeterIdentity,
+        interval: timedelta | None,
+    ) -> None:
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{identity.name} ({identity.serial})",
+            update_interval=interval,
+            # Counters change every reading; writing state only on change would
+            # still write almost always, and comparing costs more than it saves.
+            always_update=True,
+        )
+        self.identity = identity
+
+
+class MeterCoordinator(SnapshotCoordinator):
+    """Polls one meter at the entry's interval."""
 
     def __init__(
         self,
@@ -64,18 +87,8 @@ class MeterCoordinator(DataUpdateCoordinator[Snapshot]):
         identity: MeterIdentity,
         interval: timedelta,
     ) -> None:
-        super().__init__(
-            hass,
-            LOGGER,
-            config_entry=entry,
-            name=f"{identity.name} ({identity.serial})",
-            update_interval=interval,
-            # Counters change every poll; writing state only on change would
-            # still write almost always, and comparing costs more than it saves.
-            always_update=True,
-        )
+        super().__init__(hass, entry, identity, interval)
         self.meter = meter
-        self.identity = identity
 
     async def _async_update_data(self) -> Snapshot:
         try:

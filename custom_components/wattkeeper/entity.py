@@ -6,7 +6,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator import MeterCoordinator
+from .coordinator import SnapshotCoordinator
 from .meters.model import MeterIdentity, Snapshot
 
 
@@ -25,12 +25,12 @@ def device_info(identity: MeterIdentity, parent: MeterIdentity | None) -> Device
     return info
 
 
-class WattkeeperEntity(CoordinatorEntity[MeterCoordinator]):
+class WattkeeperEntity(CoordinatorEntity[SnapshotCoordinator]):
     """An entity that shows one value of one (sub-)meter of a coordinator."""
 
     _attr_has_entity_name = True
 
-    def __init__(self, coordinator: MeterCoordinator, meter: MeterIdentity) -> None:
+    def __init__(self, coordinator: SnapshotCoordinator, meter: MeterIdentity) -> None:
         super().__init__(coordinator)
         self.meter_serial = meter.serial
         root = coordinator.identity

@@ -35,7 +35,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import MeterCoordinator, WattkeeperConfigEntry
+from .coordinator import SnapshotCoordinator, WattkeeperConfigEntry
 from .entity import WattkeeperEntity
 from .meters.model import MeterIdentity, Quantity, QuantityKey
 
@@ -383,7 +383,7 @@ class QuantitySensor(WattkeeperEntity, SensorEntity):
     entity_description: QuantitySensorDescription
 
     def __init__(
-        self, coordinator: MeterCoordinator, meter: MeterIdentity, key: QuantityKey
+        self, coordinator: SnapshotCoordinator, meter: MeterIdentity, key: QuantityKey
     ) -> None:
         super().__init__(coordinator, meter)
         self.key = key

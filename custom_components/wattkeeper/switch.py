@@ -10,11 +10,10 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
-from .coordinator import MeterCoordinator, WattkeeperConfigEntry
+from .coordinator import SnapshotCoordinator, WattkeeperConfigEntry
 from .entity import WattkeeperEntity
 from .meters.errors import MeterError
 from .meters.homewizard import HomeWizardMeter
-from .meters.model import MeterIdentity
 
 PARALLEL_UPDATES = 1  # one command at a time to a device
 
@@ -25,9 +24,9 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     coordinator = entry.runtime_data.coordinator
-    snapshot = coordinator.data
-    if isinstance(coordinator.meter, HomeWizardMeter) and snapshot.switch_on is not None:
-        async_add_entities([RelaySwitch(coordinator, snapshot.identity)])
+    meter = entry.runtime_data.meter
+    if isinstance(meter, HomeWizardMeter) and coordinator.data.switch_on is not None:
+        async_add_entities([RelaySwitch(coordinator, meter)])
 
 
 class RelaySwitch(WattkeeperEntity, SwitchEntity):
@@ -36,9 +35,10 @@ class RelaySwitch(WattkeeperEntity, SwitchEntity):
     _attr_device_class = SwitchDeviceClass.OUTLET
     _attr_translation_key = "relay"
 
-    def __init__(self, coordinator: MeterCoordinator, meter: MeterIdentity) -> None:
-        super().__init__(coordinator, meter)
-        self._attr_unique_id = f"{meter.serial}_relay"
+    def __init__(self, coordinator: SnapshotCoordinator, meter: HomeWizardMeter) -> None:
+        super().__init__(coordinator, coordinator.identity)
+        self._meter = meter
+        self._attr_unique_id = f"{coordinator.identity.serial}_relay"
 
     @property
     def is_on(self) -> bool | None:
@@ -52,10 +52,8 @@ class RelaySwitch(WattkeeperEntity, SwitchEntity):
         await self._switch(False)
 
     async def _switch(self, on: bool) -> None:
-        meter = self.coordinator.meter
-        assert isinstance(meter, HomeWizardMeter)
         try:
-            await meter.set_switch(on)
+            await self._meter.set_switch(on)
         except MeterError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,

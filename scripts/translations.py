@@ -1,11 +1,13 @@
-"""Writes the `entity.sensor` names into strings.json and every translation.
+"""Builds strings.json and translations/<lang>.json from their sources.
 
-Sensor names follow one pattern per language (a quantity name, then its tariff,
-phase or channel), so they are kept here as a table instead of by hand in four
-files. Run after adding a quantity or a variant to sensor.SENSORS:
+Texts live in i18n/<lang>/<part>.json, one part per meter kind or feature
+(common.json, homewizard.json, ...), so work on one kind never edits another's
+file. Sensor names follow one pattern per language (a quantity name, then its
+tariff, phase or channel) and are generated from the table below and
+sensor.SENSORS. Run after changing either:
 
-    .venv/bin/python scripts/entity_names.py          # rewrite the files
-    .venv/bin/python scripts/entity_names.py --check  # exit 1 when out of date
+    .venv/bin/python scripts/translations.py          # rewrite the files
+    .venv/bin/python scripts/translations.py --check  # exit 1 when out of date
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -20,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from custom_components.wattkeeper.sensor import SENSORS, Variant  # noqa: E402
 
 COMPONENT = ROOT / "custom_components" / "wattkeeper"
+SOURCES = ROOT / "i18n"
 LANGUAGES = ("en", "nl", "fr", "de")
 
 # quantity → name per language (en, nl, fr, de).
@@ -196,6 +200,7 @@ VARIANTS: dict[Variant, tuple[str, str, str, str]] = {
 
 OTHER_ENTITIES: dict[str, dict[str, tuple[str, str, str, str]]] = {
     "switch": {"relay": ("Relay", "Relais", "Relais", "Relais")},
+    "binary_sensor": {"connected": ("Connected", "Verbonden", "Connecté", "Verbunden")},
 }
 
 
@@ -217,27 +222,44 @@ def entity_section(language: str) -> dict[str, dict[str, dict[str, str]]]:
     return section
 
 
-def files() -> dict[str, Path]:
-    result = {"strings": COMPONENT / "strings.json"}
-    result.update({lang: COMPONENT / "translations" / f"{lang}.json" for lang in LANGUAGES})
+def merge(into: dict[str, Any], part: dict[str, Any], where: str) -> None:
+    """Deep-merge one part; the same text defined twice differently is an error."""
+    for key, value in part.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            merge(into[key], value, f"{where}.{key}")
+        elif key in into and into[key] != value:
+            raise SystemExit(f"{where}.{key} is defined twice with different texts")
+        else:
+            into[key] = value
+
+
+def build(language: str) -> dict[str, Any]:
+    content: dict[str, Any] = {}
+    parts = sorted((SOURCES / language).glob("*.json"), key=lambda p: (p.stem != "common", p.stem))
+    for path in parts:
+        merge(content, json.loads(path.read_text(encoding="utf-8")), f"{language}/{path.name}")
+    content["entity"] = entity_section(language)
+    return content
+
+
+def targets() -> dict[Path, str]:
+    result = {COMPONENT / "strings.json": "en"}
+    result.update({COMPONENT / "translations" / f"{lang}.json": lang for lang in LANGUAGES})
     return result
 
 
 def main() -> int:
     check = "--check" in sys.argv
     stale: list[str] = []
-    for label, path in files().items():
-        language = "en" if label == "strings" else label
-        content = json.loads(path.read_text(encoding="utf-8"))
-        wanted = entity_section(language)
-        if content.get("entity") == wanted:
+    for path, language in targets().items():
+        wanted = json.dumps(build(language), indent=2, ensure_ascii=False) + "\n"
+        if path.exists() and path.read_text(encoding="utf-8") == wanted:
             continue
         stale.append(str(path.relative_to(ROOT)))
         if not check:
-            content["entity"] = wanted
-            path.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", "utf-8")
+            path.write_text(wanted, encoding="utf-8")
     if check and stale:
-        print("Entity names out of date; run scripts/entity_names.py:", *stale, sep="\n  ")
+        print("Translations out of date; run scripts/translations.py:", *stale, sep="\n  ")
         return 1
     return 0
 

@@ -1,0 +1,45 @@
+"""Is the meter's link up? A diagnostic that stays available when the meter is not."""
+
+from __future__ import annotations
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import SnapshotCoordinator, WattkeeperConfigEntry
+from .entity import WattkeeperEntity
+
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: WattkeeperConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    coordinator = entry.runtime_data.coordinator
+    async_add_entities([ConnectedSensor(coordinator)])
+
+
+class ConnectedSensor(WattkeeperEntity, BinarySensorEntity):
+    """On while readings arrive; off when polls fail or a stream went silent."""
+
+    _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_translation_key = "connected"
+
+    def __init__(self, coordinator: SnapshotCoordinator) -> None:
+        super().__init__(coordinator, coordinator.identity)
+        self._attr_unique_id = f"{coordinator.identity.serial}_connected"
+
+    @property
+    def available(self) -> bool:
+        return True
+
+    @property
+    def is_on(self) -> bool:
+        return self.coordinator.last_update_success

@@ -1,0 +1,121 @@
+"""The coordinator of a push meter (DSMR telegrams, Fluksometer MQTT).
+
+A background task reads the driver's stream and publishes every snapshot at
+once. When the link breaks or goes silent (the driver raises), entities go
+unavailable, the link is reopened with growing delays, and after ten minutes
+down a repair issue tells the user; it clears itself on recovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.util import dt as dt_util
+
+from .const import DOMAIN, SIGNAL_SNAPSHOT
+from .coordinator import SnapshotCoordinator, WattkeeperConfigEntry, translated_update_failed
+from .meters.base import StreamingMeter
+from .meters.errors import MeterConnectionError, MeterError
+from .meters.model import MeterIdentity, Snapshot
+
+REPAIR_AFTER = timedelta(minutes=10)
+
+
+def reconnect_delays(first: float = 1.0, longest: float = 60.0) -> Callable[[], float]:
+    """Doubling delays between reconnects, reset by the caller on success."""
+    delay = first / 2
+
+    def next_delay() -> float:
+        nonlocal delay
+        delay = min(longest, delay * 2)
+        return delay
+
+    return next_delay
+
+
+class StreamCoordinator(SnapshotCoordinator):
+    """Publishes each snapshot a streaming meter pushes; never polls."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: WattkeeperConfigEntry,
+        meter: StreamingMeter,
+        identity: MeterIdentity,
+    ) -> None:
+        super().__init__(hass, entry, identity, None)
+        self.meter = meter
+        self.down_since: datetime | None = None
+        self.reconnects = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def issue_id(self) -> str:
+        return f"meter_offline_{self.config_entry.entry_id}"
+
+    def start(self) -> None:
+        self._task = self.config_entry.async_create_background_task(
+            self.hass, self._run(), name=f"wattkeeper stream {self.identity.serial}"
+        )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+
+    async def _async_update_data(self) -> Snapshot:
+        # Nothing to fetch: data arrives through the stream. A manual refresh
+        # (homeassistant.update_entity) returns what we have.
+        return self.data
+
+    async def _run(self) -> None:
+        next_delay = reconnect_delays()
+        while True:
+            try:
+                async for snapshot in self.meter.stream():
+                    if self.down_since is not None:
+                        self._recovered()
+                        next_delay = reconnect_delays()
+                    self.publish(snapshot)
+                error: MeterError = MeterConnectionError("The meter closed the link")
+            except MeterError as err:
+                error = err
+            self._went_down(error)
+            self.reconnects += 1
+            await asyncio.sleep(next_delay())
+
+    def publish(self, snapshot: Snapshot) -> None:
+        async_dispatcher_send(self.hass, SIGNAL_SNAPSHOT, self.config_entry.entry_id, snapshot)
+        self.async_set_updated_data(snapshot)
+
+    def _went_down(self, error: MeterError) -> None:
+        now = dt_util.utcnow()
+        if self.down_since is None:
+            self.down_since = now
+        # Logs once per outage (the coordinator only logs the first failure).
+        self.async_set_update_error(translated_update_failed(error))
+        if now - self.down_since >= REPAIR_AFTER:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self.issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="meter_offline",
+                translation_placeholders={
+                    "name": self.identity.name,
+                    "since": self.down_since.isoformat(timespec="seconds"),
+                    "error": str(error),
+                },
+            )
+
+    def _recovered(self) -> None:
+        self.down_since = None
+        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
