@@ -4,32 +4,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from homeassistant.const import CONF_HOST, Platform
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
-from .const import CONF_KIND, CONF_SCAN_INTERVAL, CONF_TOKEN, DEFAULT_SCAN_INTERVAL, DOMAIN
-from .coordinator import MeterCoordinator, WattkeeperConfigEntry, WattkeeperRuntime
-from .meters.base import PolledMeter
+from .const import CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL, DOMAIN
+from .coordinator import (
+    MeterCoordinator,
+    SnapshotCoordinator,
+    WattkeeperConfigEntry,
+    WattkeeperRuntime,
+)
+from .meter_factory import create_meter
+from .meters.base import StreamingMeter
 from .meters.errors import MeterAuthError, MeterError
-from .meters.homewizard import HomeWizardMeter
-from .meters.model import MeterKind
+from .stream_coordinator import FIRST_SNAPSHOT_TIMEOUT, StreamCoordinator
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
-
-
-def create_meter(hass: HomeAssistant, entry: WattkeeperConfigEntry) -> PolledMeter:
-    """The driver for an entry's meter kind."""
-    kind = MeterKind(entry.data[CONF_KIND])
-    match kind:
-        case MeterKind.HOMEWIZARD:
-            return HomeWizardMeter(
-                entry.data[CONF_HOST],
-                async_get_clientsession(hass),
-                token=entry.data.get(CONF_TOKEN),
-            )
-    raise NotImplementedError(f"meter kind {kind} has no driver in this release")
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) -> bool:
@@ -50,15 +41,25 @@ async def async_setup_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) -
             translation_key="setup_failed",
             translation_placeholders={"error": str(err)},
         ) from err
-    interval = timedelta(
-        seconds=entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL.total_seconds())
-    )
-    coordinator = MeterCoordinator(hass, entry, meter, identity, interval)
-    try:
-        await coordinator.async_config_entry_first_refresh()
-    except Exception:
-        await meter.close()
-        raise
+    coordinator: SnapshotCoordinator
+    if isinstance(meter, StreamingMeter):
+        coordinator = StreamCoordinator(hass, entry, meter, identity)
+        try:
+            await coordinator.async_wait_first_snapshot(FIRST_SNAPSHOT_TIMEOUT)
+        except Exception:
+            await meter.close()
+            raise
+        entry.async_on_unload(coordinator.stop)
+    else:
+        interval = timedelta(
+            seconds=entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL.total_seconds())
+        )
+        coordinator = MeterCoordinator(hass, entry, meter, identity, interval)
+        try:
+            await coordinator.async_config_entry_first_refresh()
+        except Exception:
+            await meter.close()
+            raise
     entry.runtime_data = WattkeeperRuntime(coordinator=coordinator, meter=meter)
     entry.async_on_unload(meter.close)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))

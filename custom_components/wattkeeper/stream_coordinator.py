@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
@@ -24,6 +25,8 @@ from .meters.errors import MeterConnectionError, MeterError
 from .meters.model import MeterIdentity, Snapshot
 
 REPAIR_AFTER = timedelta(minutes=10)
+# Setup waits this long for the first snapshot before retrying later.
+FIRST_SNAPSHOT_TIMEOUT = 30.0
 
 
 def reconnect_delays(first: float = 1.0, longest: float = 60.0) -> Callable[[], float]:
@@ -58,10 +61,39 @@ class StreamCoordinator(SnapshotCoordinator):
     def issue_id(self) -> str:
         return f"meter_offline_{self.config_entry.entry_id}"
 
-    def start(self) -> None:
+    async def async_wait_first_snapshot(self, timeout: float) -> None:
+        """Start streaming; raise ConfigEntryNotReady unless a snapshot arrives in time."""
+        first = self.hass.loop.create_future()
+
+        def on_update() -> None:
+            if not first.done():
+                first.set_result(None)
+
+        remove = self.async_add_listener(on_update)
         self._task = self.config_entry.async_create_background_task(
             self.hass, self._run(), name=f"wattkeeper stream {self.identity.serial}"
         )
+        try:
+            async with asyncio.timeout(timeout):
+                await first
+        except TimeoutError as err:
+            await self.stop()
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="setup_failed",
+                translation_placeholders={"error": "no readings arrived"},
+            ) from err
+        finally:
+            remove()
+        if not self.last_update_success:
+            # The stream failed before its first snapshot.
+            error = self.last_exception or MeterConnectionError("no readings arrived")
+            await self.stop()
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="setup_failed",
+                translation_placeholders={"error": str(error)},
+            )
 
     async def stop(self) -> None:
         if self._task is not None:
