@@ -97,10 +97,11 @@ class HomeWizardFlowMixin(ConfigFlow):
         if properties.get("api_enabled") == "0":
             return self.async_abort(reason="api_not_enabled")
         self._hw_host = host
+        # v2 first: probing v1 on a v2-only device costs the library's retries.
+        if await has_v2_api(host, async_get_clientsession(self.hass)):
+            return await self.async_step_homewizard_authorize()
         identity, error = await self._hw_probe(host, None)
         if identity is None:
-            if await has_v2_api(host, async_get_clientsession(self.hass)):
-                return await self.async_step_homewizard_authorize()
             return self.async_abort(reason=error)
         self._hw_identity = identity
         self.context["title_placeholders"] = {"name": identity.name}
