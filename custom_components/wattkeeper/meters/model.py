@@ -65,7 +65,7 @@ class Quantity(StrEnum):
     PV_ENERGY_DAILY = "pv_energy_daily"
     INVERTER_EFFICIENCY = "inverter_efficiency"
     BATTERY_SOC = "battery_soc"
-    BATTERY_POWER = "battery_power"
+    BATTERY_POWER = "battery_power"  # positive while charging
     BATTERY_CHARGE_ENERGY = "battery_charge_energy"
     BATTERY_DISCHARGE_ENERGY = "battery_discharge_energy"
     BATTERY_CHARGE_ENERGY_DAILY = "battery_charge_energy_daily"
