@@ -63,9 +63,19 @@ class WattkeeperConfigFlow(HomeWizardFlowMixin, ConfigFlow, domain=DOMAIN):
 
 
 class MeterOptionsFlow(OptionsFlow):
-    """How often a polled meter is read."""
+    """Options of a meter entry; a kind with its own options has a mixin step `<kind>_options`."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        kind_step = getattr(self, f"async_step_{self.config_entry.data[CONF_KIND]}_options", None)
+        if kind_step is not None:
+            result: ConfigFlowResult = await kind_step(user_input)
+            return result
+        return await self.async_step_interval(user_input)
+
+    async def async_step_interval(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """How often a polled meter is read."""
         if user_input is not None:
             return self.async_create_entry(data=user_input)
         current = self.config_entry.options.get(
@@ -85,7 +95,7 @@ class MeterOptionsFlow(OptionsFlow):
             }
         )
         return self.async_show_form(
-            step_id="init",
+            step_id="interval",
             data_schema=schema,
             description_placeholders={"kind": self.config_entry.data[CONF_KIND]},
         )
