@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_TOKEN
 from .coordinator import WattkeeperConfigEntry
-from .meters.model import QuantityKey, Snapshot
+from .meters.model import Snapshot
 
 TO_REDACT = {
     CONF_HOST,
@@ -27,15 +27,11 @@ TO_REDACT = {
 }
 
 
-def _by_id(key: QuantityKey) -> str:
-    return key.id
-
-
 def _snapshot(snapshot: Snapshot) -> dict[str, Any]:
     return {
         "identity": asdict(snapshot.identity),
         "measured_at": snapshot.measured_at.isoformat(),
-        "values": {key.id: snapshot.values[key] for key in sorted(snapshot.values, key=_by_id)},
+        "values": {key.id: snapshot.values[key] for key in sorted(snapshot.values)},
         "texts": dict(snapshot.texts),
         "switch_on": snapshot.switch_on,
         "sub_meters": [_snapshot(sub) for sub in snapshot.sub_meters],

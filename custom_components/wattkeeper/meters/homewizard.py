@@ -31,7 +31,7 @@ from .errors import (
     MeterTimeoutError,
     MeterUnsupportedError,
 )
-from .model import MeterIdentity, MeterKind, Quantity, QuantityKey, Snapshot
+from .model import TEXT_MONTHLY_PEAK_AT, MeterIdentity, MeterKind, Quantity, QuantityKey, Snapshot
 
 MANUFACTURER: Final = "HomeWizard"
 
@@ -79,8 +79,6 @@ _EXTERNAL: Final[dict[ExternalDevice.DeviceType, tuple[Quantity, str]]] = {
     ExternalDevice.DeviceType.HEAT_METER: (Quantity.HEAT, "Heat meter"),
     ExternalDevice.DeviceType.INLET_HEAT_METER: (Quantity.HEAT, "Inlet heat meter"),
 }
-
-TEXT_MONTHLY_PEAK_AT: Final = "monthly_peak_at"
 
 
 class HomeWizardMeter:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
 
 
 class MeterKind(StrEnum):
@@ -142,7 +143,11 @@ COUNTERS: frozenset[Quantity] = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True, order=True)
+# Text readings every driver names the same way.
+TEXT_MONTHLY_PEAK_AT: Final = "monthly_peak_at"  # ISO 8601 time of this month's peak
+
+
+@dataclass(frozen=True, slots=True)
 class QuantityKey:
     """One series of a meter: a quantity, optionally per tariff, phase or channel.
 
@@ -166,6 +171,10 @@ class QuantityKey:
         if self.channel is not None:
             parts.append(f"c{self.channel}")
         return "_".join(parts)
+
+    def __lt__(self, other: QuantityKey) -> bool:
+        # Sort by the text id: qualifiers may be None in one key and set in another.
+        return self.id < other.id
 
     @property
     def unit(self) -> str | None:
