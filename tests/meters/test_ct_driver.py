@@ -372,7 +372,9 @@ async def test_close_releases_the_bus(make_meter: MakeMeter) -> None:
 async def test_host_clock_paces_a_real_time_frame() -> None:
     """The driver's own clock (no simulated time): scans are paced on the host's
     performance counter and the twin samples at the real moment of each transfer.
-    A smoke test of that path on a shared machine, so the bounds are loose."""
+    A smoke test of that path: on a loaded machine the scheduler's jitter lands
+    in the samples, so the bounds only say the path works; accuracy is tested
+    on simulated time elsewhere."""
     cfg = paired(1, waves=5)
     sim = Mcp3208Simulator(
         {
@@ -389,7 +391,7 @@ async def test_host_clock_paces_a_real_time_frame() -> None:
     result = meter.last_result
     assert result is not None
     assert result.scans_used == cfg.scans_per_frame
-    assert result.scan_rate_hz == pytest.approx(3000.0, rel=0.02)
-    assert snapshot.values[key(Quantity.VOLTAGE, 0)] == pytest.approx(230.0, rel=0.02)
-    assert snapshot.values[key(Quantity.CURRENT, 1)] == pytest.approx(10.0, rel=0.02)
-    assert snapshot.values[key(Quantity.POWER, 1)] == pytest.approx(2300.0, rel=0.02)
+    assert result.scan_rate_hz == pytest.approx(3000.0, rel=0.25)
+    assert snapshot.values[key(Quantity.VOLTAGE, 0)] == pytest.approx(230.0, rel=0.25)
+    assert snapshot.values[key(Quantity.CURRENT, 1)] == pytest.approx(10.0, rel=0.25)
+    assert snapshot.values[key(Quantity.POWER, 1)] == pytest.approx(2300.0, rel=0.25)
