@@ -52,9 +52,7 @@ def _source() -> str:
 
 def test_every_exception_and_issue_key_is_used_and_exists() -> None:
     source = _source()
-    defined = {
-        key.split(".")[1] for key in STRINGS if key.startswith(("exceptions.", "issues."))
-    }
+    defined = {key.split(".")[1] for key in STRINGS if key.startswith(("exceptions.", "issues."))}
     literal = set(re.findall(r'translation_key="(\w+)"', source))
     # UpdateFailed keys are built as update_<reason>.
     update_reasons = set(re.findall(r'^\s+key = "(\w+)"', source, re.MULTILINE))
