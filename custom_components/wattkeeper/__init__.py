@@ -7,6 +7,8 @@ from datetime import timedelta
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL, DOMAIN
 from .coordinator import (
@@ -18,9 +20,18 @@ from .coordinator import (
 from .meter_factory import create_meter
 from .meters.base import StreamingMeter
 from .meters.errors import MeterAuthError, MeterError
+from .services import async_setup_services
 from .stream_coordinator import FIRST_SNAPSHOT_TIMEOUT, StreamCoordinator
 
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Actions exist from start-up, whether or not an entry is loaded (quality rule action-setup)."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) -> bool:
