@@ -29,7 +29,7 @@ PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Actions exist from start-up, whether or not an entry is loaded (quality rule action-setup)."""
+    """Actions exist from start-up, whether or not an entry is loaded (rule action-setup)."""
     async_setup_services(hass)
     return True
 
