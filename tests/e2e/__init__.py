@@ -1,0 +1,1 @@
+"""The demo as a person sees it: scripts/develop driven through Chromium."""
