@@ -1,0 +1,402 @@
+"""The PostgreSQL backend (asyncpg), with TimescaleDB when the server has it.
+
+A write is one transaction: COPY of the batch into a temporary staging table,
+INSERT … ON CONFLICT DO NOTHING into `samples` (idempotent by (series, ts)),
+the touched rollup buckets recomputed server-side, statistics upserted. A crash
+before the commit leaves nothing behind; the outbox still holds the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import asyncpg
+
+from . import postgres_sql as sql
+from .backend import CommitHook
+from .buckets import LocalCalendar, floor_quarter
+from .config import PostgresConfig, SslMode
+from .errors import BackendAuthError, BackendError, BackendUnavailableError
+from .postgres_schema import PgConnection, ensure_timescale, migrate, schema_version
+from .records import (
+    RecordBatch,
+    RollupPeriod,
+    RollupRow,
+    Sample,
+    SeriesInfo,
+    SeriesKey,
+    SiteRow,
+    StatisticPeriod,
+    StatisticRow,
+    WriteResult,
+)
+from .rollup_plan import COARSE_SOURCES, plan_coarse, touched_quarters
+from .statistics_rows import dedupe_statistics, statistics_meta, valid_statistics
+from .timeconv import DAY_US, from_us, to_us
+
+_LOGGER = logging.getLogger(__name__)
+
+# Classes of server errors a retry can fix: connection (08), resources (53),
+# operator intervention such as shutdown or "starting up" (57).
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57")
+
+_SSL_MODES: dict[
+    SslMode, Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+] = {
+    SslMode.DISABLE: "disable",
+    SslMode.ALLOW: "allow",
+    SslMode.PREFER: "prefer",
+    SslMode.REQUIRE: "require",
+    SslMode.VERIFY_CA: "verify-ca",
+    SslMode.VERIFY_FULL: "verify-full",
+}
+
+
+class PostgresBackend:
+    """Backend on a PostgreSQL server; one small connection pool."""
+
+    def __init__(self, config: PostgresConfig) -> None:
+        self.config = config
+        self.before_commit_hook: CommitHook | None = None
+        self.timescale = False
+        self._calendar = LocalCalendar(config.time_zone)
+        self._pool: asyncpg.Pool | None = None
+        self._open_lock = asyncio.Lock()
+        self._series: dict[SeriesKey, tuple[int, SeriesInfo]] = {}
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def open(self) -> None:
+        async with self._open_lock:
+            if self._pool is not None:
+                return
+            try:
+                pool = await _create_pool(self.config)
+            except Exception as err:
+                raise _translate(err) from err
+            try:
+                async with pool.acquire() as conn:
+                    await migrate(conn, self.config.schema)
+                    self.timescale = await ensure_timescale(conn, self.config.use_timescale)
+                    self._series = {}
+                    for row in await conn.fetch(sql.READ_SERIES_WITH_IDS):
+                        info = _series_info(row)
+                        self._series[info.key] = (row["id"], info)
+            except BaseException as err:
+                await pool.close()
+                if isinstance(err, Exception) and not isinstance(err, BackendError):
+                    raise _translate(err) from err
+                raise
+            self._pool = pool
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[PgConnection]:
+        """A pooled connection; driver errors come out as recorder errors."""
+        if self._pool is None:
+            await self.open()
+        assert self._pool is not None
+        try:
+            async with self._pool.acquire() as conn:
+                yield conn
+        except BackendError:
+            raise
+        except Exception as err:
+            raise _translate(err) from err
+
+    async def schema_version(self) -> int:
+        async with self._connection() as conn:
+            return await schema_version(conn)
+
+    # -- writes --------------------------------------------------------------------
+
+    async def write(self, batch: RecordBatch) -> WriteResult:
+        statistics, stats_rejected = valid_statistics(batch.statistics)
+        # Worked out here rather than by the server: the server is the bottleneck.
+        quarters = touched_quarters(batch.samples)
+        async with self._connection() as conn:
+            refs = await self._register(conn, batch, {ref for ref, _ in quarters})
+            async with conn.transaction():
+                written = duplicate = rejected = 0
+                if batch.samples:
+                    await conn.execute(
+                        sql.FILL_MAP,
+                        list(refs),
+                        [series_id for series_id, _ in refs.values()],
+                        [counter for _, counter in refs.values()],
+                    )
+                    await conn.copy_records_to_table(
+                        "wk_stage", records=batch.samples, columns=("series", "ts", "value")
+                    )
+                    written, rejected = await _insert_staged(conn, len(batch.samples))
+                    duplicate = len(batch.samples) - rejected - written
+                    if written:
+                        touched = [(refs[ref][0], start, refs[ref][1]) for ref, start in quarters]
+                        await self._refresh(conn, touched)
+                if statistics:
+                    await _upsert_statistics(conn, statistics)
+                if self.before_commit_hook is not None:
+                    await self.before_commit_hook()
+        return WriteResult(
+            samples_written=written,
+            samples_duplicate=duplicate,
+            samples_rejected=rejected,
+            statistics_written=len(statistics),
+            statistics_rejected=stats_rejected,
+        )
+
+    async def _register(
+        self, conn: PgConnection, batch: RecordBatch, used: set[int]
+    ) -> dict[int, tuple[int, bool]]:
+        """Backend id and counter flag per outbox ref; new or changed series are upserted
+        first, outside the data transaction, so a rollback never leaves a stale cache."""
+        refs: dict[int, tuple[int, bool]] = {}
+        for ref in used:
+            info = batch.series[ref]
+            cached = self._series.get(info.key)
+            if cached is None or cached[1] != info:
+                series_id = await conn.fetchval(
+                    sql.UPSERT_SERIES,
+                    info.site,
+                    info.device,
+                    info.quantity,
+                    info.unit,
+                    info.entity_id,
+                    info.meter_kind,
+                    info.is_counter,
+                )
+                cached = (series_id, info)
+                self._series[info.key] = cached
+            refs[ref] = (cached[0], info.is_counter)
+        return refs
+
+    async def _refresh(self, conn: PgConnection, touched: Sequence[tuple[int, int, bool]]) -> int:
+        """Recompute touched 15-minute buckets, then the coarser buckets above them."""
+        buckets = {(series, bucket): counter for series, bucket, counter in touched}
+        counters = [(s, b) for (s, b), counter in buckets.items() if counter]
+        if counters:
+            for series, bucket in await conn.fetch(
+                sql.NEXT_BUCKETS, [s for s, _ in counters], [b for _, b in counters]
+            ):
+                buckets.setdefault((series, bucket), True)
+        keys = sorted(buckets)
+        await conn.execute(
+            sql.REFRESH_QUARTERS,
+            [s for s, _ in keys],
+            [b for _, b in keys],
+            [buckets[key] for key in keys],
+        )
+        plan = plan_coarse(self._calendar, keys)
+        for period, source in COARSE_SOURCES:
+            spans = plan.for_period(period)
+            await conn.execute(
+                sql.refresh_coarse(period, source),
+                [s for s, _, _ in spans],
+                [start for _, start, _ in spans],
+                [end for _, _, end in spans],
+            )
+        return len(keys)
+
+    async def heartbeat(self, site: str, version: str, backlog: int) -> None:
+        async with self._connection() as conn:
+            await conn.execute(sql.HEARTBEAT, site, version, backlog, self.config.time_zone)
+
+    # -- maintenance -----------------------------------------------------------------
+
+    async def recompute_rollups(self, start: datetime, end: datetime) -> int:
+        async with self._connection() as conn:
+            extent = await conn.fetchrow(sql.RAW_EXTENT, floor_quarter(to_us(start)), to_us(end))
+        if extent is None or extent[0] is None:
+            return 0
+        first, last = extent
+        total = 0
+        # A day at a time keeps each transaction small.
+        for low in range(floor_quarter(first), last + 1, DAY_US):
+            high = min(low + DAY_US, last + 1)
+            async with self._connection() as conn, conn.transaction():
+                touched = await conn.fetch(sql.TOUCHED_IN_RANGE, low, high)
+                if touched:
+                    await self._refresh(conn, [(r[0], r[1], r[2]) for r in touched])
+                    total += len(touched)
+        return total
+
+    async def apply_retention(self, days: int, now: datetime | None = None) -> int:
+        if days <= 0:
+            return 0
+        cutoff = from_us(floor_quarter(to_us((now or datetime.now(UTC)) - timedelta(days=days))))
+        deleted = 0
+        async with self._connection() as conn:
+            oldest: datetime | None = await conn.fetchval(sql.OLDEST_RAW)
+            if oldest is None:
+                return 0
+            low = from_us(floor_quarter(to_us(oldest)))
+            while low < cutoff:
+                high = min(low + timedelta(days=1), cutoff)
+                async with conn.transaction():
+                    status = await conn.execute(sql.RETENTION, low, high)
+                deleted += int(status.rsplit(" ", 1)[1])
+                low = high
+        return deleted
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def read_series(self) -> list[SeriesInfo]:
+        async with self._connection() as conn:
+            return [_series_info(row) for row in await conn.fetch(sql.READ_SERIES)]
+
+    async def read_samples(self, key: SeriesKey, start: datetime, end: datetime) -> list[Sample]:
+        async with self._connection() as conn:
+            series_id = await conn.fetchval(sql.SERIES_ID, key.site, key.device, key.quantity)
+            if series_id is None:
+                return []
+            rows = await conn.fetch(sql.READ_SAMPLES, series_id, start, end)
+        return [Sample(key, row[0], row[1]) for row in rows]
+
+    async def read_rollups(
+        self, key: SeriesKey, period: RollupPeriod, start: datetime, end: datetime
+    ) -> list[RollupRow]:
+        async with self._connection() as conn:
+            series_id = await conn.fetchval(sql.SERIES_ID, key.site, key.device, key.quantity)
+            if series_id is None:
+                return []
+            rows = await conn.fetch(sql.read_rollups(period), series_id, start, end)
+        return [
+            RollupRow(series=key, period=period, start=row[0], count=row[1], min=row[2],
+                      max=row[3], mean=row[4], first=row[5], last=row[6], delta=row[7])
+            for row in rows
+        ]  # fmt: skip
+
+    async def read_statistics(
+        self,
+        site: str,
+        statistic_id: str,
+        period: StatisticPeriod,
+        start: datetime,
+        end: datetime,
+    ) -> list[StatisticRow]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                sql.READ_STATISTICS, site, statistic_id, period.value, start, end
+            )
+        return [
+            StatisticRow(site=site, statistic_id=statistic_id, period=period, start=row[0],
+                         mean=row[1], min=row[2], max=row[3], state=row[4], sum=row[5],
+                         unit=row[6], source=row[7])
+            for row in rows
+        ]  # fmt: skip
+
+    async def read_sites(self) -> list[SiteRow]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.READ_SITES)
+        return [
+            SiteRow(site=row[0], last_seen=row[1], version=row[2], backlog=row[3],
+                    time_zone=row[4])
+            for row in rows
+        ]  # fmt: skip
+
+
+async def _create_pool(config: PostgresConfig) -> asyncpg.Pool:
+    # Unqualified table names resolve in the configured schema (then public, for extensions).
+    settings = {"search_path": f'"{config.schema}", public'}
+    if config.dsn:
+        # An sslmode inside the DSN applies; without one asyncpg prefers TLS.
+        return await asyncpg.create_pool(
+            config.dsn,
+            min_size=1,
+            max_size=3,
+            timeout=config.connect_timeout,
+            command_timeout=config.command_timeout,
+            init=_init_connection,
+            server_settings=settings,
+        )
+    return await asyncpg.create_pool(
+        host=config.host,
+        port=config.port,
+        database=config.database,
+        user=config.user,
+        password=config.password,
+        ssl=_SSL_MODES[config.ssl_mode],
+        min_size=1,
+        max_size=3,
+        timeout=config.connect_timeout,
+        command_timeout=config.command_timeout,
+        init=_init_connection,
+        server_settings=settings,
+    )
+
+
+async def _insert_staged(conn: PgConnection, staged: int) -> tuple[int, int]:
+    """Move the staged readings into `samples`; returns (new, rejected as NaN/inf)."""
+    try:
+        async with conn.transaction():  # a savepoint inside the write transaction
+            status = await conn.execute(sql.INSERT_NEW_SAMPLES)
+    except asyncpg.UniqueViolationError:
+        # Some readings are stored already (a replay after a crash): skip those.
+        rejected: int = await conn.fetchval(sql.COUNT_REJECTED)
+        status = await conn.execute(sql.INSERT_SAMPLES)
+        return int(status.rsplit(" ", 1)[1]), rejected
+    written = int(status.rsplit(" ", 1)[1])
+    # Every valid reading was new, so whatever was not inserted was invalid.
+    return written, staged - written
+
+
+async def _init_connection(conn: PgConnection) -> None:
+    for statement in sql.CREATE_STAGING:
+        await conn.execute(statement)
+
+
+async def _upsert_statistics(conn: PgConnection, rows: Sequence[StatisticRow]) -> None:
+    rows = dedupe_statistics(rows)
+    columns = list(zip(*(
+        (r.site, r.statistic_id, r.period.value, r.start, r.mean, r.min, r.max, r.state, r.sum,
+         r.unit, r.source)
+        for r in rows
+    ), strict=True))  # fmt: skip
+    await conn.execute(sql.UPSERT_STATISTICS, *(list(column) for column in columns))
+    metas = statistics_meta(rows)
+    await conn.execute(
+        sql.UPSERT_STATISTICS_META,
+        [m.site for m in metas],
+        [m.statistic_id for m in metas],
+        [m.unit for m in metas],
+        [m.source for m in metas],
+        [m.has_mean for m in metas],
+        [m.has_sum for m in metas],
+    )
+
+
+def _series_info(row: asyncpg.Record) -> SeriesInfo:
+    return SeriesInfo(
+        site=row["site"],
+        device=row["device"],
+        quantity=row["quantity"],
+        unit=row["unit"],
+        entity_id=row["entity_id"],
+        meter_kind=row["meter_kind"],
+        is_counter=row["is_counter"],
+    )
+
+
+def _translate(err: BaseException) -> BackendError:
+    """One recorder error per driver error; messages never include the DSN or password."""
+    if isinstance(err, asyncpg.InvalidAuthorizationSpecificationError):
+        return BackendAuthError(f"PostgreSQL refused the credentials: {err}")
+    if isinstance(err, asyncpg.PostgresError):
+        state = err.sqlstate or ""
+        if state[:2] in _TRANSIENT_SQLSTATE_CLASSES:
+            return BackendUnavailableError(f"PostgreSQL is not available: {err}")
+        return BackendError(f"PostgreSQL error {state}: {err}")
+    if isinstance(err, asyncpg.exceptions.ClientConfigurationError):
+        return BackendError(f"PostgreSQL client configuration: {err}")
+    if isinstance(err, OSError | TimeoutError | asyncpg.InterfaceError):
+        return BackendUnavailableError(f"PostgreSQL is not reachable: {err}")
+    return BackendError(f"PostgreSQL: {type(err).__name__}: {err}")

@@ -1,0 +1,87 @@
+"""Rollup arithmetic in plain Python, for backends that aggregate client-side.
+
+The semantics every backend implements (the PostgreSQL backend does the same in SQL):
+
+- A 15-minute bucket aggregates the raw readings inside it: count, min, max,
+  mean, first and last (by timestamp).
+- For counters, `delta` sums the increases between consecutive readings whose
+  later reading lies in the bucket; the first reading is compared with the last
+  reading before the bucket, so deltas of adjacent buckets add up without gaps.
+  A drop is a meter reset: that step adds nothing and counting goes on from the
+  new value.
+- Coarser buckets combine the finer rows inside them: counts and deltas add up,
+  the mean is weighted by count, first/last come from the earliest/latest row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """One bucket's figures; timestamps in UTC microseconds."""
+
+    count: int
+    min: float
+    max: float
+    mean: float
+    first: float
+    last: float
+    first_ts: int
+    last_ts: int
+    delta: float | None
+
+
+def increase(previous: float, current: float) -> float:
+    """What a counter step contributes: a drop is a reset that contributes nothing."""
+    return current - previous if current >= previous else 0.0
+
+
+def aggregate_readings(
+    readings: Sequence[tuple[int, float]], previous: float | None, *, counter: bool
+) -> Aggregate | None:
+    """Aggregate readings sorted by time; `previous` is the reading before the bucket."""
+    if not readings:
+        return None
+    values = [value for _, value in readings]
+    delta: float | None = None
+    if counter:
+        delta = 0.0
+        last = previous
+        for value in values:
+            if last is not None:
+                delta += increase(last, value)
+            last = value
+    return Aggregate(
+        count=len(values),
+        min=min(values),
+        max=max(values),
+        mean=sum(values) / len(values),
+        first=values[0],
+        last=values[-1],
+        first_ts=readings[0][0],
+        last_ts=readings[-1][0],
+        delta=delta,
+    )
+
+
+def combine(parts: Iterable[Aggregate]) -> Aggregate | None:
+    """Aggregate finer buckets into a coarser one; `parts` in any order."""
+    ordered = sorted(parts, key=lambda part: part.first_ts)
+    if not ordered:
+        return None
+    count = sum(part.count for part in ordered)
+    deltas = [part.delta for part in ordered if part.delta is not None]
+    return Aggregate(
+        count=count,
+        min=min(part.min for part in ordered),
+        max=max(part.max for part in ordered),
+        mean=sum(part.mean * part.count for part in ordered) / count,
+        first=ordered[0].first,
+        last=ordered[-1].last,
+        first_ts=ordered[0].first_ts,
+        last_ts=ordered[-1].last_ts,
+        delta=sum(deltas) if deltas else None,
+    )

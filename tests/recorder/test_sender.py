@@ -1,0 +1,169 @@
+"""The sender: backoff, health, flush, heartbeats, statistics forwarding."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from custom_components.wattkeeper.recorder import (
+    Backend,
+    BackendError,
+    BackoffPolicy,
+    Outbox,
+    QuotaLevel,
+    RecordBatch,
+    Sample,
+    Sender,
+    SqliteConfig,
+    StatisticPeriod,
+    StatisticRow,
+    WriteResult,
+    create_backend,
+)
+from custom_components.wattkeeper.recorder.timeconv import from_us
+
+from .backends import BackendHarness
+from .data import POWER, SECOND, SITE, T0, T0_US
+from .test_contract_faults import WIDE, open_outbox, readings, wait_until
+
+FAST = BackoffPolicy(initial=0.01, maximum=0.05)
+
+
+def test_backoff_grows_exponentially_with_jitter_up_to_the_maximum() -> None:
+    policy = BackoffPolicy(initial=1.0, maximum=60.0, factor=2.0)
+    rng = random.Random(5)
+    for failures, base in ((1, 1.0), (2, 2.0), (3, 4.0), (6, 32.0), (7, 60.0), (30, 60.0)):
+        delays = [policy.delay(failures, rng) for _ in range(200)]
+        assert all(base / 2 <= delay <= base for delay in delays)
+        assert max(delays) - min(delays) > base / 4  # really jittered
+
+
+class FlakyBackend:
+    """Delegates to a real backend but fails the first `failures` writes with `error`."""
+
+    def __init__(self, inner: Backend, failures: int, error: Exception) -> None:
+        self.inner = inner
+        self.failures = failures
+        self.error = error
+        self.before_commit_hook = None
+
+    async def write(self, batch: RecordBatch) -> WriteResult:
+        if self.failures:
+            self.failures -= 1
+            raise self.error
+        return await self.inner.write(batch)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+async def make_sqlite(tmp_path: Path) -> Backend:
+    backend = create_backend(SqliteConfig(path=tmp_path / "recorder.db"))
+    await backend.open()
+    return backend
+
+
+async def test_any_error_is_retried_until_it_goes_away(tmp_path: Path) -> None:
+    inner = await make_sqlite(tmp_path)
+    flaky = FlakyBackend(inner, failures=4, error=BackendError("disk quota exceeded"))
+    outbox = await open_outbox(tmp_path / "outbox.db")
+    await outbox.append_samples(readings(POWER, 100))
+    sender = Sender(outbox, flaky, site=SITE, backoff=FAST)  # type: ignore[arg-type]
+    await sender.start()
+    await wait_until(lambda: sender.health().last_error is not None)
+    assert "disk quota exceeded" in str(sender.health().last_error)
+    assert await sender.flush(timeout=10)
+    assert flaky.failures == 0
+    assert sender.health().last_error is None
+    await sender.stop()
+    assert len(await inner.read_samples(POWER.key, *WIDE)) == 100
+    await outbox.close()
+    await inner.close()
+
+
+async def test_flush_cuts_a_long_backoff_short(tmp_path: Path) -> None:
+    inner = await make_sqlite(tmp_path)
+    flaky = FlakyBackend(inner, failures=1, error=BackendError("one bad moment"))
+    outbox = await open_outbox(tmp_path / "outbox.db")
+    await outbox.append_samples(readings(POWER, 10))
+    slow = BackoffPolicy(initial=600.0, maximum=600.0)
+    sender = Sender(outbox, flaky, site=SITE, backoff=slow)  # type: ignore[arg-type]
+    await sender.start()
+    await wait_until(lambda: sender.health().last_error is not None)
+    # The sender now waits 5 to 10 minutes; the flush makes it try again at once.
+    assert await sender.flush(timeout=10)
+    await sender.stop()
+    assert len(await inner.read_samples(POWER.key, *WIDE)) == 10
+    await outbox.close()
+    await inner.close()
+
+
+async def test_health_reports_progress(tmp_path: Path) -> None:
+    backend = await make_sqlite(tmp_path)
+    outbox = await open_outbox(tmp_path / "outbox.db")
+    await outbox.append_samples([*readings(POWER, 300), Sample(POWER.key, T0, float("nan"))])
+    sender = Sender(outbox, backend, site=SITE, version="1.2.3", batch_size=100, backoff=FAST)
+    before = sender.health()
+    assert before.backlog == 300
+    assert before.oldest_unsent_age is not None
+    assert before.oldest_unsent_age > 0
+    assert (before.connected, before.last_success, before.rejected) == (False, None, 1)
+    await sender.start()
+    assert await sender.flush(timeout=10)
+    await sender.stop()
+    after = sender.health()
+    assert after.backlog == 0
+    assert after.oldest_unsent_age is None
+    assert after.connected
+    assert after.last_success is not None
+    assert after.write_rate > 0
+    assert after.quota_level is QuotaLevel.OK
+    assert 0 < after.quota_fraction < 0.01
+    sites = await backend.read_sites()
+    assert [(s.site, s.version) for s in sites] == [(SITE, "1.2.3")]
+    await outbox.close()
+    await backend.close()
+
+
+async def test_flush_without_a_running_sender_reports_failure(tmp_path: Path) -> None:
+    backend = await make_sqlite(tmp_path)
+    outbox = await open_outbox(tmp_path / "outbox.db")
+    sender = Sender(outbox, backend, site=SITE)
+    assert await sender.flush(timeout=1)  # nothing to send
+    await outbox.append_samples(readings(POWER, 1))
+    assert not await sender.flush(timeout=1)
+    await outbox.close()
+    await backend.close()
+
+
+async def test_invalid_batch_size_is_refused(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.db")
+    with pytest.raises(ValueError, match="batch_size"):
+        Sender(
+            outbox, create_backend(SqliteConfig(path=tmp_path / "r.db")), site=SITE, batch_size=0
+        )
+
+
+async def test_statistics_are_forwarded_through_the_outbox(
+    harness: BackendHarness, tmp_path: Path
+) -> None:
+    backend = await harness.make()
+    outbox = await open_outbox(tmp_path / "outbox.db")
+    rows = [
+        StatisticRow(site=SITE, statistic_id="sensor.gas", period=StatisticPeriod.HOUR,
+                     start=from_us(T0_US + h * 3600 * SECOND), state=100.0 + h, sum=float(h),
+                     unit="m³", source="recorder")
+        for h in range(48)
+    ]  # fmt: skip
+    await outbox.append_statistics(rows)
+    await outbox.append_samples(readings(POWER, 10))
+    sender = Sender(outbox, backend, site=SITE, batch_size=20, backoff=FAST)
+    await sender.start()
+    assert await sender.flush(timeout=20)
+    await sender.stop()
+    stored = await backend.read_statistics(SITE, "sensor.gas", StatisticPeriod.HOUR, *WIDE)
+    assert stored == rows
+    assert len(await backend.read_samples(POWER.key, T0, WIDE[1])) == 10
+    await outbox.close()
