@@ -38,6 +38,9 @@ month in the configured time zone) are defined in rollup_math.py.
 
 from .backend import Backend
 from .backoff import BackoffPolicy
+
+# Importing the Cassandra settings registers its backend with the factory.
+from .cassandra_config import CassandraConfig
 from .config import BackendConfig, PostgresConfig, SqliteConfig, SslMode
 from .errors import (
     BackendAuthError,
@@ -74,6 +77,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "BackoffPolicy",
+    "CassandraConfig",
     "Outbox",
     "OutboxBatch",
     "OutboxClosedError",
