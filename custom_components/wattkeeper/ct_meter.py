@@ -1,0 +1,230 @@
+"""The CT clamp driver as Home Assistant runs it.
+
+Wraps CtClampMeter with what only the glue knows: the voltage of clamp-only
+channels read from another entity on every poll, energy totals persisted in a
+Store so they survive restarts and only grow, a repair issue while SPI cannot
+be opened, and closing the bus when Home Assistant stops.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.storage import Store
+from homeassistant.util.unit_conversion import ElectricPotentialConverter
+
+from .const import DOMAIN, LOGGER
+from .coordinator import WattkeeperConfigEntry
+from .ct_bus import bus_for
+from .ct_settings import CONF_VOLTAGE_ENTITY, build_config
+from .meters.ct_clamp import CLIPPED_CHANNELS, CtClampMeter
+from .meters.ct_config import ClampVoltage
+from .meters.ct_energy import EnergyTotals
+from .meters.ct_spi import SpiDisabledError, SpiNotAvailableError, SpiPermissionError
+from .meters.errors import MeterConnectionError
+from .meters.model import MeterIdentity, Snapshot
+
+STORE_VERSION: Final = 1
+# Totals are written at most this often while running, and always on unload and stop.
+SAVE_DELAY_S: Final = 60.0
+
+type SpiError = SpiNotAvailableError | SpiDisabledError | SpiPermissionError
+type SavedEnergy = dict[str, dict[str, float]]
+
+
+def create_ct_meter(hass: HomeAssistant, entry: WattkeeperConfigEntry) -> CtEntryMeter:
+    config = build_config(entry.data, entry.options, entry.title)
+    bus = bus_for(config.spi_bus, config.spi_device)
+    driver = CtClampMeter(config, opener=bus.opener, timebase=bus.timebase)
+    return CtEntryMeter(hass, entry, driver)
+
+
+def energy_store(hass: HomeAssistant, entry_id: str) -> Store[SavedEnergy]:
+    """Where a CT entry's energy totals survive restarts."""
+    return Store(hass, STORE_VERSION, f"{DOMAIN}.ct_energy.{entry_id}")
+
+
+async def async_remove_ct_energy(hass: HomeAssistant, entry_id: str) -> None:
+    """A removed entry leaves no totals file behind."""
+    await energy_store(hass, entry_id).async_remove()
+
+
+def spi_issue_id(entry_id: str) -> str:
+    return f"ct_spi_{entry_id}"
+
+
+class CtEntryMeter:
+    """A PolledMeter for one CT clamp entry; `driver` is the library's meter."""
+
+    def __init__(
+        self, hass: HomeAssistant, entry: WattkeeperConfigEntry, driver: CtClampMeter
+    ) -> None:
+        self.hass = hass
+        self.driver = driver
+        self._entry_id = entry.entry_id
+        self._name = entry.title
+        voltage_entity = entry.options.get(CONF_VOLTAGE_ENTITY)
+        self._voltage_entity: str | None = (
+            voltage_entity if driver.config.clamp_voltage is ClampVoltage.EXTERNAL else None
+        )
+        self._store: Store[SavedEnergy] = energy_store(hass, entry.entry_id)
+        # Totals of channels this configuration does not use; kept for when they return.
+        self._saved: SavedEnergy = {}
+        self._restored = False
+        # Issues persist across restarts: the first success of a session clears one.
+        self._issue_raised = True
+        self._clipped = ""
+        self._closed = False
+        self._unsub_stop: CALLBACK_TYPE | None = None
+
+    async def identify(self) -> MeterIdentity:
+        """Restore the energy totals, then check the board answers."""
+        if not self._restored:
+            await self._restore_energy()
+        try:
+            identity = await self.driver.identify()
+        except (SpiNotAvailableError, SpiDisabledError, SpiPermissionError) as err:
+            self._raise_issue(err)
+            raise
+        self._clear_issue()
+        if self._unsub_stop is None:
+            self._unsub_stop = self.hass.bus.async_listen_once(
+                EVENT_HOMEASSISTANT_STOP, self._async_stop
+            )
+        return identity
+
+    async def read(self) -> Snapshot:
+        if self._closed:
+            raise MeterConnectionError("the CT clamp meter is closed")
+        try:
+            snapshot = await self.driver.read(external_voltage=self._external_voltage())
+        except (SpiNotAvailableError, SpiDisabledError, SpiPermissionError) as err:
+            self._raise_issue(err)
+            raise
+        self._clear_issue()
+        self._log_clipping(snapshot.texts.get(CLIPPED_CHANNELS, ""))
+        if self._restored:
+            self._store.async_delay_save(self._energy_to_save, SAVE_DELAY_S)
+        return snapshot
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._unsub_stop is not None:
+            self._unsub_stop()
+            self._unsub_stop = None
+        try:
+            await self.driver.close()
+        finally:
+            if self._restored:
+                await self._store.async_save(self._energy_to_save())
+
+    async def _async_stop(self, event: Event) -> None:
+        # Unload does not run on shutdown: release the bus and write the totals here.
+        self._unsub_stop = None
+        await self.close()
+
+    # -- energy --------------------------------------------------------------
+
+    async def _restore_energy(self) -> None:
+        try:
+            saved = await self._store.async_load()
+        except HomeAssistantError:
+            # Never save over totals we could not read; they may come back on a restart.
+            LOGGER.exception("Cannot read the saved energy totals of %s", self._name)
+            return
+        self._saved = dict(saved or {})
+        for current in self.driver.config.currents:
+            stored = self._saved.get(str(current.channel))
+            if stored is None:
+                continue
+            try:
+                totals = EnergyTotals.from_dict(stored)
+            except ValueError:
+                LOGGER.warning(
+                    "Ignoring unreadable saved energy of %s channel %s: %s",
+                    self._name,
+                    current.channel,
+                    stored,
+                )
+                continue
+            self.driver.restore_energy(current.channel, totals)
+        self._restored = True
+
+    @callback
+    def _energy_to_save(self) -> SavedEnergy:
+        saved = dict(self._saved)
+        for current in self.driver.config.currents:
+            saved[str(current.channel)] = self.driver.energy(current.channel).to_dict()
+        return saved
+
+    # -- clamp-only voltage ------------------------------------------------
+
+    def _external_voltage(self) -> float | None:
+        """The other entity's voltage in volts, or None while it has none."""
+        if self._voltage_entity is None:
+            return None
+        state = self.hass.states.get(self._voltage_entity)
+        if state is None or state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+            return None
+        try:
+            value = float(state.state)
+        except ValueError:
+            return None
+        unit = state.attributes.get("unit_of_measurement")
+        if unit and unit != "V":
+            if unit not in ElectricPotentialConverter.VALID_UNITS:
+                return None
+            value = ElectricPotentialConverter.convert(value, unit, "V")
+        return value if math.isfinite(value) else None
+
+    # -- what the user is told ---------------------------------------------
+
+    def _log_clipping(self, clipped: str) -> None:
+        if clipped and clipped != self._clipped:
+            LOGGER.warning(
+                "%s: input(s) %s reach the ADC's limits; their readings are withheld. "
+                "Use a CT with a higher rating or a smaller burden resistor",
+                self._name,
+                clipped,
+            )
+        elif self._clipped and not clipped:
+            LOGGER.info("%s: no input is clipping any more", self._name)
+        self._clipped = clipped
+
+    def _raise_issue(self, err: SpiError) -> None:
+        placeholders = {
+            "name": self._name,
+            "address": self.driver.config.address,
+            "error": str(err),
+        }
+        common: dict[str, Any] = {
+            "is_fixable": False,
+            "severity": ir.IssueSeverity.ERROR,
+            "translation_placeholders": placeholders,
+        }
+        issue_id = spi_issue_id(self._entry_id)
+        if isinstance(err, SpiNotAvailableError):
+            ir.async_create_issue(
+                self.hass, DOMAIN, issue_id, translation_key="ct_not_a_pi", **common
+            )
+        elif isinstance(err, SpiPermissionError):
+            ir.async_create_issue(
+                self.hass, DOMAIN, issue_id, translation_key="ct_spi_permission", **common
+            )
+        else:
+            ir.async_create_issue(
+                self.hass, DOMAIN, issue_id, translation_key="ct_spi_disabled", **common
+            )
+        self._issue_raised = True
+
+    def _clear_issue(self) -> None:
+        if self._issue_raised:
+            ir.async_delete_issue(self.hass, DOMAIN, spi_issue_id(self._entry_id))
+            self._issue_raised = False
