@@ -200,7 +200,90 @@ VARIANTS: dict[Variant, tuple[str, str, str, str]] = {
 
 OTHER_ENTITIES: dict[str, dict[str, tuple[str, str, str, str]]] = {
     "switch": {"relay": ("Relay", "Relais", "Relais", "Relais")},
-    "binary_sensor": {"connected": ("Connected", "Verbonden", "Connecté", "Verbunden")},
+    # The external recorder's health (recorder_entities.py).
+    "sensor": {
+        "backlog": ("Backlog", "Achterstand", "Arriéré", "Rückstand"),
+        "oldest_unsent_age": (
+            "Oldest unsent reading",
+            "Oudste niet-verzonden meting",
+            "Plus ancienne mesure non envoyée",
+            "Ältester nicht gesendeter Messwert",
+        ),
+        "last_success": (
+            "Last successful write",
+            "Laatste geslaagde schrijfactie",
+            "Dernière écriture réussie",
+            "Letzter erfolgreicher Schreibvorgang",
+        ),
+        "write_rate": ("Write rate", "Schrijfsnelheid", "Débit d'écriture", "Schreibrate"),
+        "dropped": (
+            "Dropped readings",
+            "Weggegooide metingen",
+            "Mesures supprimées",
+            "Verworfene Messwerte",
+        ),
+        "rejected": (
+            "Rejected readings",
+            "Geweigerde metingen",
+            "Mesures refusées",
+            "Abgelehnte Messwerte",
+        ),
+        "outbox_used": (
+            "Outbox used",
+            "Wachtrij gebruikt",
+            "File utilisée",
+            "Warteschlange belegt",
+        ),
+        # The capacity tariff (capacity_sensor.py).
+        "capacity_average": (
+            "Quarter-hour average demand",
+            "Kwartiergemiddelde vermogen",
+            "Puissance moyenne du quart d'heure",
+            "Viertelstunden-Mittelwert Leistung",
+        ),
+        "capacity_projected": (
+            "Projected quarter-hour average",
+            "Verwacht kwartiergemiddelde",
+            "Moyenne prévue du quart d'heure",
+            "Prognose Viertelstunden-Mittelwert",
+        ),
+        "capacity_month_peak": (
+            "Peak this month",
+            "Piek deze maand",
+            "Pointe de ce mois",
+            "Spitze diesen Monat",
+        ),
+        "capacity_rolling_average": (
+            "Average monthly peak (12 months)",
+            "Gemiddelde maandpiek (12 maanden)",
+            "Moyenne des pointes mensuelles (12 mois)",
+            "Durchschnittliche Monatsspitze (12 Monate)",
+        ),
+        # DSMR P1 ports (dsmr_sensor.py).
+        "crc_errors": ("CRC errors", "CRC-fouten", "Erreurs CRC", "CRC-Fehler"),
+        "parse_errors": (
+            "Unreadable telegrams",
+            "Onleesbare telegrammen",
+            "Télégrammes illisibles",
+            "Unlesbare Telegramme",
+        ),
+        "peak_history": (
+            "Monthly peak history",
+            "Historiek maandpieken",
+            "Historique des pointes mensuelles",
+            "Verlauf der Monatsspitzen",
+        ),
+    },
+    "binary_sensor": {
+        "connected": ("Connected", "Verbonden", "Connecté", "Verbunden"),
+        "database_connected": (
+            "Database connected",
+            "Database verbonden",
+            "Base de données connectée",
+            "Datenbank verbunden",
+        ),
+        "data_quality": ("Data quality", "Datakwaliteit", "Qualité des données", "Datenqualität"),
+    },
 }
 
 
@@ -216,9 +299,21 @@ def entity_section(language: str) -> dict[str, dict[str, dict[str, str]]]:
                 # Keep the variant's own placeholder for Home Assistant to fill.
                 "name": template.replace("{name}", name)
             }
+        if {Variant.PHASE, Variant.CHANNEL} <= description.variants:
+            # A channel on a phase: "{name} {channel} phase {phase}".
+            both = VARIANTS[Variant.PHASE][index].replace(
+                "{name}", VARIANTS[Variant.CHANNEL][index]
+            )
+            sensors[f"{quantity.value}_{Variant.PHASE}_{Variant.CHANNEL}"] = {
+                "name": both.replace("{name}", name)
+            }
     section: dict[str, dict[str, dict[str, str]]] = {"sensor": sensors}
     for platform, entities in OTHER_ENTITIES.items():
-        section[platform] = {key: {"name": names[index]} for key, names in entities.items()}
+        named = section.setdefault(platform, {})
+        for key, names in entities.items():
+            if key in named:
+                raise SystemExit(f"entity.{platform}.{key} is named twice")
+            named[key] = {"name": names[index]}
     return section
 
 

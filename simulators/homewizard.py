@@ -140,6 +140,20 @@ class HomeWizardSimulator:
                 data["total_power_import_t1_kwh"] = round(
                     data["total_power_import_kwh"] - data["total_power_import_t2_kwh"], 6
                 )
+        # Voltages and phase powers wander too: a real grid never holds still.
+        for phase in (1, 2, 3):
+            voltage_key = f"active_voltage_l{phase}_v"
+            if voltage_key in data:
+                data[voltage_key] = round(230.0 + 2 * math.sin(self._step / 7 + phase), 1)
+        if "active_power_l2_w" in data:
+            total = data["active_power_w"]
+            data["active_power_l1_w"] = round(total * 0.5, 1)
+            data["active_power_l2_w"] = round(total * 0.3, 1)
+            data["active_power_l3_w"] = round(
+                total - data["active_power_l1_w"] - data["active_power_l2_w"], 1
+            )
+        if "active_voltage_v" in data:
+            data["active_voltage_v"] = round(230.0 + 2 * math.sin(self._step / 7), 1)
         if "active_liter_lpm" in data:
             flow = round(max(0.0, 6.0 + 2 * wave), 2)
             data["active_liter_lpm"] = flow

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.energy import data as energy_data
 from homeassistant.components.energy import validate as energy_validate
 from homeassistant.config_entries import ConfigEntry
@@ -41,8 +42,13 @@ async def _poll(hass: HomeAssistant, entry: ConfigEntry) -> None:
 
 @pytest.mark.parametrize("homewizard_sim", DEVICE_TYPES, indirect=True)
 async def test_entities_per_device_type(
-    hass: HomeAssistant, homewizard_sim: HomeWizardSimulator, snapshot: SnapshotAssertion
+    hass: HomeAssistant,
+    homewizard_sim: HomeWizardSimulator,
+    snapshot: SnapshotAssertion,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
+    # Capacity-tariff states (the running quarter hour) depend on the time.
+    freezer.move_to("2026-06-10T16:07:30+00:00")
     entry = await add_homewizard(hass, homewizard_sim)
     entities = sorted(
         er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id),

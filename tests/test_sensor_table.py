@@ -26,3 +26,6 @@ def test_only_named_series_are_shown() -> None:
     assert is_shown(QuantityKey(Quantity.VOLTAGE, phase=1))
     assert not is_shown(QuantityKey(Quantity.FREQUENCY, phase=1))  # no per-phase name
     assert not is_shown(QuantityKey(Quantity.ENERGY_IMPORT, tariff=1, channel="a"))
+    clamp_on_l2 = QuantityKey(Quantity.POWER, phase=2, channel="a")
+    assert is_shown(clamp_on_l2)
+    assert translation_key(clamp_on_l2) == "power_phase_channel"

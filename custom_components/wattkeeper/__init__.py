@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
@@ -10,21 +11,26 @@ from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL, DOMAIN
+from .capacity_glue import async_remove_capacity_state
+from .const import CONF_KIND, CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL, DOMAIN, KIND_RECORDER
 from .coordinator import (
     MeterCoordinator,
     SnapshotCoordinator,
     WattkeeperConfigEntry,
     WattkeeperRuntime,
 )
+from .ct_meter import async_remove_ct_energy
 from .meter_factory import create_meter
 from .meters.base import StreamingMeter
 from .meters.errors import MeterAuthError, MeterError
+from .meters.model import MeterKind
+from .recorder_runtime import RecorderConfigEntry, async_setup_recorder
 from .services import async_setup_services
 from .stream_coordinator import FIRST_SNAPSHOT_TIMEOUT, StreamCoordinator
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
+RECORDER_PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
 
 
@@ -35,6 +41,11 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) -> bool:
+    if entry.data[CONF_KIND] == KIND_RECORDER:
+        await async_setup_recorder(hass, cast("RecorderConfigEntry", entry))
+        entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+        await hass.config_entries.async_forward_entry_setups(entry, RECORDER_PLATFORMS)
+        return True
     meter = create_meter(hass, entry)
     try:
         identity = await meter.identify()
@@ -60,7 +71,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) -
         except Exception:
             await meter.close()
             raise
-        entry.async_on_unload(coordinator.stop)
     else:
         interval = timedelta(
             seconds=entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL.total_seconds())
@@ -73,6 +83,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) -
             raise
     entry.runtime_data = WattkeeperRuntime(coordinator=coordinator, meter=meter)
     entry.async_on_unload(meter.close)
+    if isinstance(coordinator, StreamCoordinator):
+        # Unload runs these last-first: the stream stops before its meter closes.
+        entry.async_on_unload(coordinator.stop)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
@@ -83,4 +96,13 @@ async def _async_options_updated(hass: HomeAssistant, entry: WattkeeperConfigEnt
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) -> bool:
+    if entry.data[CONF_KIND] == KIND_RECORDER:
+        return await hass.config_entries.async_unload_platforms(entry, RECORDER_PLATFORMS)
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) -> None:
+    """Clean up what an entry kept outside Home Assistant's registries."""
+    await async_remove_capacity_state(hass, entry.entry_id)
+    if entry.data[CONF_KIND] == MeterKind.CT_CLAMP:
+        await async_remove_ct_energy(hass, entry.entry_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
     BinarySensorEntity,
@@ -10,8 +12,12 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .const import CONF_KIND, KIND_RECORDER
 from .coordinator import SnapshotCoordinator, WattkeeperConfigEntry
 from .entity import WattkeeperEntity
+from .quality_entity import async_setup_quality_sensors
+from .recorder_entities import add_recorder_binary_sensors
+from .recorder_runtime import RecorderConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -21,8 +27,12 @@ async def async_setup_entry(
     entry: WattkeeperConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
+    if entry.data[CONF_KIND] == KIND_RECORDER:
+        add_recorder_binary_sensors(cast("RecorderConfigEntry", entry), async_add_entities)
+        return
     coordinator = entry.runtime_data.coordinator
     async_add_entities([ConnectedSensor(coordinator)])
+    async_setup_quality_sensors(hass, entry, async_add_entities)
 
 
 class ConnectedSensor(WattkeeperEntity, BinarySensorEntity):

@@ -23,16 +23,38 @@ from .const import (
     CONF_SCAN_INTERVAL,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
+    KIND_RECORDER,
     MIN_SCAN_INTERVAL_SECONDS,
 )
 from .coordinator import WattkeeperConfigEntry
+from .flow_ct import CtClampFlowMixin, CtClampOptionsFlowMixin
+from .flow_dsmr import DsmrFlowMixin, DsmrOptionsFlowMixin
+from .flow_flukso import FluksoFlowMixin, FluksoOptionsFlowMixin
 from .flow_homewizard import HomeWizardFlowMixin
+from .flow_recorder import RecorderFlowMixin, RecorderOptionsFlowMixin
+from .flow_sun2000 import Sun2000FlowMixin, Sun2000OptionsFlowMixin
 from .meters.model import MeterKind
 
-MENU = [MeterKind.HOMEWIZARD.value]
+MENU = [
+    MeterKind.HOMEWIZARD.value,
+    MeterKind.DSMR.value,
+    MeterKind.SUN2000.value,
+    MeterKind.CT_CLAMP.value,
+    MeterKind.FLUKSO.value,
+    KIND_RECORDER,
+]
 
 
-class WattkeeperConfigFlow(HomeWizardFlowMixin, ConfigFlow, domain=DOMAIN):
+class WattkeeperConfigFlow(
+    HomeWizardFlowMixin,
+    DsmrFlowMixin,
+    Sun2000FlowMixin,
+    CtClampFlowMixin,
+    FluksoFlowMixin,
+    RecorderFlowMixin,
+    ConfigFlow,
+    domain=DOMAIN,
+):
     """Set up a meter (or, later, the external recorder)."""
 
     VERSION = 1
@@ -51,8 +73,10 @@ class WattkeeperConfigFlow(HomeWizardFlowMixin, ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Each kind knows what can change about its link."""
-        kind = MeterKind(self._get_reconfigure_entry().data[CONF_KIND])
-        step = getattr(self, f"async_step_{kind.value}_reconfigure")
+        kind = self._get_reconfigure_entry().data[CONF_KIND]
+        step = getattr(self, f"async_step_{kind}_reconfigure", None)
+        if step is None:
+            return self.async_abort(reason="reconfigure_not_supported")
         result: ConfigFlowResult = await step(user_input)
         return result
 
@@ -62,7 +86,14 @@ class WattkeeperConfigFlow(HomeWizardFlowMixin, ConfigFlow, domain=DOMAIN):
         return MeterOptionsFlow()
 
 
-class MeterOptionsFlow(OptionsFlow):
+class MeterOptionsFlow(
+    Sun2000OptionsFlowMixin,
+    DsmrOptionsFlowMixin,
+    CtClampOptionsFlowMixin,
+    FluksoOptionsFlowMixin,
+    RecorderOptionsFlowMixin,
+    OptionsFlow,
+):
     """Options of a meter entry; a kind with its own options has a mixin step `<kind>_options`."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:

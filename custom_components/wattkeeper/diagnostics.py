@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
-from homeassistant.const import CONF_HOST, CONF_IP_ADDRESS
+from homeassistant.const import CONF_HOST, CONF_IP_ADDRESS, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_TOKEN
@@ -15,6 +15,9 @@ from .meters.model import Snapshot
 
 TO_REDACT = {
     CONF_HOST,
+    CONF_PASSWORD,
+    CONF_USERNAME,
+    "dsn",
     CONF_IP_ADDRESS,
     CONF_TOKEN,
     "address",
@@ -23,6 +26,8 @@ TO_REDACT = {
     "wifi_ssid",
     "meter_id",
     "equipment_id",
+    "device_id",  # CT boards are named after the host
+    "decryption_key",  # Luxembourg Smarty meters
     "title",
 }
 
@@ -38,6 +43,14 @@ def _snapshot(snapshot: Snapshot) -> dict[str, Any]:
     }
 
 
+def _meter_stats(meter: object) -> dict[str, Any]:
+    """A driver's own counters (telegrams, CRC errors, reconnects), when it keeps them."""
+    stats = getattr(meter, "stats", None)
+    if stats is None or not is_dataclass(stats) or isinstance(stats, type):
+        return {}
+    return {"meter_stats": asdict(stats)}
+
+
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: WattkeeperConfigEntry
 ) -> dict[str, Any]:
@@ -51,6 +64,7 @@ async def async_get_config_entry_diagnostics(
                 "options": dict(entry.options),
             },
             "last_update_success": coordinator.last_update_success,
+            **_meter_stats(entry.runtime_data.meter),
             "snapshot": _snapshot(data),
         },
         TO_REDACT,

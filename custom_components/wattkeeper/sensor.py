@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, cast
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -34,10 +35,17 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
+from .capacity_sensor import async_setup_capacity_sensors
+from .const import CONF_KIND, KIND_RECORDER
 from .coordinator import SnapshotCoordinator, WattkeeperConfigEntry
+from .dsmr_sensor import add_dsmr_sensors
 from .entity import WattkeeperEntity
-from .meters.model import MeterIdentity, Quantity, QuantityKey
+from .meters.model import TEXT_MONTHLY_PEAK_AT, MeterIdentity, Quantity, QuantityKey, Snapshot
+from .recorder_entities import add_recorder_sensors
+from .recorder_runtime import RecorderConfigEntry
+from .write_throttle import ThrottledWrites, write_interval
 
 PARALLEL_UPDATES = 0  # the coordinator does all I/O
 
@@ -56,6 +64,8 @@ class QuantitySensorDescription(SensorEntityDescription):
 
     variants: frozenset[Variant] = frozenset()
     value_fn: Callable[[float], float | int] = lambda value: value
+    # State attributes from the snapshot's texts, for quantities that come with some.
+    attributes_fn: Callable[[Snapshot], dict[str, Any]] | None = None
 
 
 _PHASE = frozenset({Variant.PHASE})
@@ -65,7 +75,9 @@ _TARIFF_CHANNEL = frozenset({Variant.TARIFF, Variant.CHANNEL})
 
 
 def _power(
-    quantity: Quantity, variants: frozenset[Variant] = _PHASE_CHANNEL
+    quantity: Quantity,
+    variants: frozenset[Variant] = _PHASE_CHANNEL,
+    attributes_fn: Callable[[Snapshot], dict[str, Any]] | None = None,
 ) -> tuple[Quantity, QuantitySensorDescription]:
     return quantity, QuantitySensorDescription(
         key=quantity.value,
@@ -74,7 +86,14 @@ def _power(
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         variants=variants,
+        attributes_fn=attributes_fn,
     )
+
+
+def _peak_time(snapshot: Snapshot) -> dict[str, Any]:
+    """When this month's peak happened, where the meter says."""
+    peak_at = snapshot.texts.get(TEXT_MONTHLY_PEAK_AT)
+    return {"peak_at": dt_util.parse_datetime(peak_at)} if peak_at else {}
 
 
 def _energy(
@@ -112,7 +131,7 @@ SENSORS: dict[Quantity, QuantitySensorDescription] = dict(
         _power(Quantity.PV_POWER, _CHANNEL),
         _power(Quantity.BATTERY_POWER, frozenset()),
         _power(Quantity.AVERAGE_DEMAND, frozenset()),
-        _power(Quantity.MONTHLY_PEAK, frozenset()),
+        _power(Quantity.MONTHLY_PEAK, frozenset(), _peak_time),
         _energy(Quantity.ENERGY_IMPORT),
         _energy(Quantity.ENERGY_EXPORT),
         _energy(Quantity.ENERGY_CONSUMPTION, _CHANNEL),
@@ -344,12 +363,13 @@ def variants_of(key: QuantityKey) -> frozenset[Variant]:
 
 
 def is_shown(key: QuantityKey) -> bool:
-    """True when the table can name this series (one qualifier it supports, or none)."""
+    """True when the table can name this series."""
     description = SENSORS.get(key.quantity)
     if description is None:
         return False
     variants = variants_of(key)
-    return len(variants) <= 1 and variants <= description.variants
+    # One qualifier, or a channel on a phase (a clamp on L2); never a tariff with others.
+    return variants <= description.variants and (len(variants) <= 1 or variants == _PHASE_CHANNEL)
 
 
 async def async_setup_entry(
@@ -358,6 +378,9 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create sensors for what the meter reports now, and for series that appear later."""
+    if entry.data[CONF_KIND] == KIND_RECORDER:
+        add_recorder_sensors(cast("RecorderConfigEntry", entry), async_add_entities)
+        return
     coordinator = entry.runtime_data.coordinator
     known: set[tuple[str, QuantityKey]] = set()
 
@@ -375,10 +398,12 @@ async def async_setup_entry(
 
     add_new_series()
     entry.async_on_unload(coordinator.async_add_listener(add_new_series))
+    await async_setup_capacity_sensors(hass, entry, async_add_entities)
+    add_dsmr_sensors(entry, async_add_entities)
 
 
-class QuantitySensor(WattkeeperEntity, SensorEntity):
-    """One series of one meter."""
+class QuantitySensor(ThrottledWrites, WattkeeperEntity, SensorEntity):
+    """One series of one meter; its state writes follow the entry's write intervals."""
 
     entity_description: QuantitySensorDescription
 
@@ -390,6 +415,7 @@ class QuantitySensor(WattkeeperEntity, SensorEntity):
         self.entity_description = SENSORS[key.quantity]
         self._attr_unique_id = f"{meter.serial}_{key.id}"
         self._attr_translation_key = translation_key(key)
+        self.write_interval = write_interval(coordinator.config_entry.options, key)
         placeholders = _placeholders(key)
         if placeholders:
             self._attr_translation_placeholders = placeholders
@@ -408,6 +434,14 @@ class QuantitySensor(WattkeeperEntity, SensorEntity):
         if self.entity_description.device_class is SensorDeviceClass.ENUM:
             return str(value)
         return value
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        snapshot = self.snapshot
+        attributes_fn = self.entity_description.attributes_fn
+        if attributes_fn is None or snapshot is None:
+            return None
+        return attributes_fn(snapshot)
 
 
 def _placeholders(key: QuantityKey) -> dict[str, str]:

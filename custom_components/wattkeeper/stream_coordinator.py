@@ -9,7 +9,6 @@ down a repair issue tells the user; it clears itself on recovery.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from homeassistant.core import HomeAssistant
@@ -18,27 +17,20 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN, SIGNAL_SNAPSHOT
+from .const import DOMAIN, LOGGER, SIGNAL_SNAPSHOT
 from .coordinator import SnapshotCoordinator, WattkeeperConfigEntry, translated_update_failed
+from .meters.backoff import Backoff
 from .meters.base import StreamingMeter
-from .meters.errors import MeterConnectionError, MeterError
+from .meters.errors import MeterAuthError, MeterConnectionError, MeterError
 from .meters.model import MeterIdentity, Snapshot
 
 REPAIR_AFTER = timedelta(minutes=10)
 # Setup waits this long for the first snapshot before retrying later.
 FIRST_SNAPSHOT_TIMEOUT = 30.0
-
-
-def reconnect_delays(first: float = 1.0, longest: float = 60.0) -> Callable[[], float]:
-    """Doubling delays between reconnects, reset by the caller on success."""
-    delay = first / 2
-
-    def next_delay() -> float:
-        nonlocal delay
-        delay = min(longest, delay * 2)
-        return delay
-
-    return next_delay
+# Seconds between reconnects: doubling from the first to the longest, with
+# jitter (meters/backoff.py) so meters that lost the same network spread out.
+RECONNECT_FIRST = 1.0
+RECONNECT_LONGEST = 60.0
 
 
 class StreamCoordinator(SnapshotCoordinator):
@@ -108,20 +100,25 @@ class StreamCoordinator(SnapshotCoordinator):
         return self.data
 
     async def _run(self) -> None:
-        next_delay = reconnect_delays()
+        backoff = Backoff(initial=RECONNECT_FIRST, maximum=RECONNECT_LONGEST)
         while True:
             try:
                 async for snapshot in self.meter.stream():
+                    backoff.reset()
                     if self.down_since is not None:
                         self._recovered()
-                        next_delay = reconnect_delays()
                     self.publish(snapshot)
                 error: MeterError = MeterConnectionError("The meter closed the link")
             except MeterError as err:
                 error = err
+            except Exception as err:
+                # A driver bug must not end the task: entities would freeze
+                # on their last values with nothing telling the user.
+                LOGGER.exception("Unexpected error in the stream of %s", self.identity.name)
+                error = MeterError(f"unexpected error: {err!r}")
             self._went_down(error)
             self.reconnects += 1
-            await asyncio.sleep(next_delay())
+            await backoff.sleep()
 
     def publish(self, snapshot: Snapshot) -> None:
         async_dispatcher_send(self.hass, SIGNAL_SNAPSHOT, self.config_entry.entry_id, snapshot)
@@ -133,6 +130,9 @@ class StreamCoordinator(SnapshotCoordinator):
             self.down_since = now
         # Logs once per outage (the coordinator only logs the first failure).
         self.async_set_update_error(translated_update_failed(error))
+        if isinstance(error, MeterAuthError):
+            # Retrying cannot fix credentials; the flow deduplicates repeated starts.
+            self.config_entry.async_start_reauth(self.hass)
         if now - self.down_since >= REPAIR_AFTER:
             ir.async_create_issue(
                 self.hass,

@@ -281,17 +281,19 @@ class Sun2000Meter:
 
     async def read(self) -> Snapshot:
         device = self._device or await self.discover()
-        raw = await _read_all(self.connection, self.unit_id, self._plan)
+        # set_fields() may change the plan while this read waits on the dongle.
+        plan, products = self._plan, self._products
+        raw = await _read_all(self.connection, self.unit_id, plan)
         values: dict[Part, dict[QuantityKey, float]] = {part: {} for part in Part}
         texts: dict[Part, dict[str, str]] = {part: {} for part in Part}
-        for request in self._plan:
+        for request in plan:
             for register in request.registers:
                 value = raw[register.name]
                 if register.key is not None and isinstance(value, float):
                     values[register.part][register.key] = value
                 elif register.text is not None and isinstance(value, str):
                     texts[register.part][register.text] = value
-        for product in self._products:
+        for product in products:
             left, right = (raw.get(name) for name in product.factors)
             if isinstance(left, float) and isinstance(right, float):
                 values[product.part][product.key] = left * right
