@@ -17,10 +17,11 @@ import copy
 import json
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -211,28 +212,39 @@ class HomeWizardSimulator:
         return web.json_response({"fault": self.fault.value})
 
 
-async def _run(devices: list[tuple[str, int]], interval: float) -> None:
-    sims: list[HomeWizardSimulator] = []
-    for i, (kind, port) in enumerate(devices):
-        twins = sum(1 for sim in sims if sim.device_type == kind)
-        # A second twin of a type needs a serial of its own to be a different device.
-        serial = None if twins == 0 else f"{load_fixture(kind)['device']['serial'][:-4]}{1000 + i}"
-        sims.append(HomeWizardSimulator(kind, port, serial=serial, seed=i))
-    for sim in sims:
-        await sim.start()
-        print(f"HomeWizard {sim.device_type} simulator on http://{sim.host}", flush=True)
+class Twin(Protocol):
+    """What the command-line runner needs of a twin (v1 here, v2 in homewizard_v2)."""
+
+    device_type: str
+
+    @property
+    def host(self) -> str: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def step(self, seconds: float = 1.0) -> None: ...
+
+
+async def serve(twins: Sequence[Twin], interval: float, scheme: str) -> None:
+    """Start the twins, advance them every `interval` seconds until cancelled."""
+    for twin in twins:
+        await twin.start()
+        print(f"HomeWizard {twin.device_type} twin on {scheme}://{twin.host}", flush=True)
     try:
         while True:
             await asyncio.sleep(interval)
-            for sim in sims:
-                sim.step(interval)
+            for twin in twins:
+                twin.step(interval)
     finally:
-        for sim in sims:
-            await sim.stop()
+        for twin in twins:
+            await twin.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def device_arguments(description: str) -> argparse.ArgumentParser:
+    """The command line both twins share: --device TYPE:PORT (repeatable), --interval."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--device",
         action="append",
@@ -240,9 +252,22 @@ def main() -> None:
         help="TYPE:PORT, TYPE one of " + ", ".join(DEVICE_TYPES),
     )
     parser.add_argument("--interval", type=float, default=1.0)
-    args = parser.parse_args()
-    devices = [(kind, int(port)) for kind, port in (d.split(":") for d in args.device)]
-    asyncio.run(_run(devices, args.interval))
+    return parser
+
+
+def parse_devices(values: Sequence[str]) -> list[tuple[str, int]]:
+    return [(kind, int(port)) for kind, port in (value.split(":") for value in values)]
+
+
+def main() -> None:
+    args = device_arguments(__doc__.splitlines()[0]).parse_args()
+    twins: list[HomeWizardSimulator] = []
+    for i, (kind, port) in enumerate(parse_devices(args.device)):
+        seen = sum(1 for twin in twins if twin.device_type == kind)
+        # A second twin of a type needs a serial of its own to be a different device.
+        serial = None if seen == 0 else f"{load_fixture(kind)['device']['serial'][:-4]}{1000 + i}"
+        twins.append(HomeWizardSimulator(kind, port, serial=serial, seed=i))
+    asyncio.run(serve(twins, args.interval, "http"))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ then press the button with `curl -k -X POST https://127.0.0.1:18443/_sim/button`
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import datetime as dt
@@ -38,7 +37,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .homewizard import DEVICE_TYPES, Fault, HomeWizardSimulator
+from .homewizard import (
+    Fault,
+    HomeWizardSimulator,
+    device_arguments,
+    parse_devices,
+    serve,
+)
 
 API_VERSION: Final = "2.0.0"
 BUTTON_WINDOW_SECONDS: Final = 30.0
@@ -545,37 +550,18 @@ def _valid_user_name(name: str) -> bool:
     return name.startswith(USER_PREFIX) and 0 < len(suffix) <= MAX_USER_NAME
 
 
-async def _run(devices: list[tuple[str, int]], interval: float) -> None:
-    sims = [HomeWizardV2Simulator(kind, port, seed=i) for i, (kind, port) in enumerate(devices)]
-    for sim in sims:
-        await sim.start()
-        print(f"HomeWizard {sim.device_type} API v2 simulator on https://{sim.host}", flush=True)
-    try:
-        while True:
-            await asyncio.sleep(interval)
-            for sim in sims:
-                sim.step(interval)
-    finally:
-        for sim in sims:
-            await sim.stop()
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--device",
-        action="append",
-        required=True,
-        help="TYPE:PORT, TYPE one of " + ", ".join(DEVICE_TYPES),
-    )
-    parser.add_argument("--interval", type=float, default=1.0)
+    parser = device_arguments(__doc__.splitlines()[0])
     parser.add_argument("--ca-out", type=Path, help="write the twins' CA certificate here")
     args = parser.parse_args()
-    devices = [(kind, int(port)) for kind, port in (d.split(":") for d in args.device)]
+    twins = [
+        HomeWizardV2Simulator(kind, port, seed=i)
+        for i, (kind, port) in enumerate(parse_devices(args.device))
+    ]
     if args.ca_out is not None:
         args.ca_out.write_text(twin_ca().pem)
         print(f"CA certificate written to {args.ca_out}", flush=True)
-    asyncio.run(_run(devices, args.interval))
+    asyncio.run(serve(twins, args.interval, "https"))
 
 
 if __name__ == "__main__":
