@@ -14,11 +14,17 @@ in one run:
   yields its Snapshot; event-loop CPU is the loop thread's CPU time over the
   run divided by the telegrams read (framing, parsing, mapping, queueing).
 
-It prints median and p99 of both, and the driver / baseline ratios, and writes
-bench/results/dsmr_latency.json. The entity-state leg is for the lead to add
-on top of `measure_driver()`.
+- Home Assistant: the same path up to the power entity's state being written
+  in a real Home Assistant, in a child process (bench/dsmr_ha_leg.py), at a
+  slower pace (`--ha-pace`, default 0.1 s) since each telegram writes dozens
+  of entity states; its own paced-parse baseline is measured in that child.
+  Versions whose telegrams carry no time stamp (2.2, Q3D) are left out of it:
+  their states cannot be paired with the telegram that produced them.
 
-    .venv/bin/python bench/dsmr_latency.py [--versions 5 5B] [--telegrams 300]
+It prints median and p99 of all, and the ratios to the baselines, and writes
+bench/results/dsmr_latency.json.
+
+    .venv/bin/python bench/dsmr_latency.py [--versions 5 5B] [--telegrams 300] [--no-ha]
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import json
 import platform
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -156,7 +163,46 @@ async def measure_driver(
     }
 
 
-async def run(versions: list[str], count: int, pace: float) -> dict[str, Any]:
+# Versions whose telegrams carry their own time stamp (the Home Assistant leg pairs by it).
+HA_VERSIONS = ("4", "5", "5B", "5S")
+
+
+def run_ha_leg(version: str, count: int, pace: float) -> dict[str, Any]:
+    """bench/dsmr_ha_leg.py in a child process: Home Assistant bootstraps once per process."""
+    args = [sys.executable, str(ROOT / "bench" / "dsmr_ha_leg.py"), version]
+    args += ["--telegrams", str(count), "--pace", str(pace)]
+    done = subprocess.run(args, cwd=ROOT, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the Home Assistant leg failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def report_ha_leg(leg: dict[str, Any]) -> dict[str, Any]:
+    """Print the Home Assistant leg; its figures and ratios for the JSON report."""
+    latency, parse = leg["ha_latency"], leg["baseline_parse"]["paced_wall"]
+    cpu, parse_cpu = leg["ha_loop_cpu_per_telegram_ms"], leg["baseline_parse"]["paced_cpu"]
+    ratios = {
+        "latency_median_vs_parse_median": round(latency["median_ms"] / parse["median_ms"], 2),
+        "latency_p99_vs_parse_p99": round(latency["p99_ms"] / parse["p99_ms"], 2),
+        "loop_cpu_vs_parse_cpu": round(cpu / parse_cpu["median_ms"], 2),
+    }
+    print(
+        f"  Home Assistant, last byte sent -> power state written ({leg['telegrams']} telegrams "
+        f"every {leg['pace_s'] * 1e3:g} ms): {latency['median_ms']:.3f} ms median, "
+        f"{latency['p99_ms']:.3f} ms p99; event-loop CPU {cpu:.3f} ms per telegram"
+    )
+    print(
+        f"  ratio Home Assistant/parse (parse paced alike, {parse['median_ms']:.3f} ms): "
+        f"median x{ratios['latency_median_vs_parse_median']}, "
+        f"p99 x{ratios['latency_p99_vs_parse_p99']}, CPU x{ratios['loop_cpu_vs_parse_cpu']}"
+    )
+    return {**leg, "ratios": ratios}
+
+
+async def run(
+    versions: list[str], count: int, pace: float, ha: tuple[int, float] | None = None
+) -> dict[str, Any]:
     report: dict[str, Any] = {
         "python": platform.python_version(),
         "machine": platform.machine(),
@@ -203,6 +249,9 @@ async def run(versions: list[str], count: int, pace: float) -> dict[str, Any]:
             f"  ratio driver/parse: median x{ratios['latency_median_vs_parse_median']}, "
             f"p99 x{ratios['latency_p99_vs_parse_p99']}, CPU x{ratios['loop_cpu_vs_parse_cpu']}"
         )
+        if ha is not None and version in HA_VERSIONS:
+            leg = run_ha_leg(version, *ha)
+            report["versions"][version]["home_assistant"] = report_ha_leg(leg)
     return report
 
 
@@ -211,8 +260,12 @@ def main() -> None:
     parser.add_argument("--versions", nargs="+", default=["5", "5B", "2.2"])
     parser.add_argument("--telegrams", type=int, default=300)
     parser.add_argument("--pace", type=float, default=0.01, help="seconds between telegrams")
+    parser.add_argument("--ha-telegrams", type=int, default=200)
+    parser.add_argument("--ha-pace", type=float, default=0.1, help="pace of the HA leg")
+    parser.add_argument("--no-ha", action="store_true", help="skip the Home Assistant leg")
     args = parser.parse_args()
-    report = asyncio.run(run(args.versions, args.telegrams, args.pace))
+    ha = None if args.no_ha else (args.ha_telegrams, args.ha_pace)
+    report = asyncio.run(run(args.versions, args.telegrams, args.pace, ha))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ from homeassistant.components.sensor import (
 from homeassistant.const import EntityCategory, UnitOfPower
 from homeassistant.core import callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_KIND
@@ -38,6 +39,7 @@ from .quality.fluvius import rolling_average
 
 # Capacity-tariff months are Belgian calendar months.
 METER_ZONE: Final = ZoneInfo("Europe/Brussels")
+ERROR_RECOUNT_INTERVAL: Final = timedelta(seconds=5)
 PEAK_TIMES: Final = "peak_times"
 MONTHS_AVERAGED: Final = "months_averaged"
 
@@ -108,7 +110,12 @@ class _WrittenOnChange(WattkeeperEntity, SensorEntity):
 
 
 class TelegramErrorSensor(_WrittenOnChange):
-    """Telegrams the driver could not use since the entry was loaded."""
+    """Telegrams the driver could not use since the entry was loaded.
+
+    Bad telegrams bring no coordinator update, and a coordinator that is
+    already down tells its listeners nothing new, so the count is also
+    looked at every few seconds.
+    """
 
     entity_description: TelegramErrorDescription
 
@@ -122,6 +129,16 @@ class TelegramErrorSensor(_WrittenOnChange):
         self.entity_description = description
         self._stats = meter.stats
         self._attr_unique_id = f"{coordinator.identity.serial}_{description.key}"
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            async_track_time_interval(self.hass, self._recount, ERROR_RECOUNT_INTERVAL)
+        )
+
+    @callback
+    def _recount(self, _now: datetime) -> None:
+        self._handle_coordinator_update()
 
     @property
     def available(self) -> bool:

@@ -340,13 +340,13 @@ class DsmrFlowMixin(ConfigFlow):
             return found
         data = {CONF_KIND: MeterKind.DSMR.value, **data, CONF_DSMR_VERSION: found}
         await self.async_set_unique_id(identity.serial, raise_on_progress=False)
-        if self.source in (SOURCE_RECONFIGURE, SOURCE_REAUTH):
-            self._abort_if_unique_id_mismatch(reason="wrong_device")
-            if self.source == SOURCE_REAUTH:
-                return self.async_update_reload_and_abort(
-                    self._get_reauth_entry(), data=data, reason="key_updated"
-                )
-            return self.async_update_reload_and_abort(self._get_reconfigure_entry(), data=data)
+        if own is not None:
+            if identity.serial != own.unique_id:
+                if paused is not None:
+                    self.hass.config_entries.async_schedule_reload(paused.entry_id)
+                return self.async_abort(reason="wrong_device")
+            reason = "key_updated" if self.source == SOURCE_REAUTH else "reconfigure_successful"
+            return self.async_update_reload_and_abort(own, data=data, reason=reason)
         # A known meter on another port or bridge: follow it there.
         self._abort_if_unique_id_configured(updates=data)
         return self.async_create_entry(title=identity.name, data=data, options=DEFAULT_OPTIONS)
