@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 import custom_components  # noqa: F401  (before any Home Assistant loader runs, see above)
+from simulators.flukso import FluksoSimulator
 from simulators.homewizard import HomeWizardSimulator
 
 
@@ -38,3 +39,39 @@ async def homewizard_sim(request: pytest.FixtureRequest) -> AsyncIterator[HomeWi
     await sim.start()
     yield sim
     await sim.stop()
+
+
+@pytest.fixture
+def flukso_counter_every() -> int:
+    """Ticks between a Fluksometer twin's counter messages; a test module may override it."""
+    return 2
+
+
+async def _flukso_twin(model: str, counter_every: int) -> AsyncIterator[FluksoSimulator]:
+    sim = FluksoSimulator(model, counter_every=counter_every)
+    await sim.start(autorun=False)
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+async def flm02(flukso_counter_every: int) -> AsyncIterator[FluksoSimulator]:
+    """A running FLM02 twin, ticked by the test."""
+    async for sim in _flukso_twin("FLM02", flukso_counter_every):
+        yield sim
+
+
+@pytest.fixture
+async def flm03(flukso_counter_every: int) -> AsyncIterator[FluksoSimulator]:
+    """A running FLM03 twin, ticked by the test."""
+    async for sim in _flukso_twin("FLM03", flukso_counter_every):
+        yield sim
+
+
+@pytest.fixture(params=["FLM02", "FLM03"])
+async def any_model(
+    request: pytest.FixtureRequest, flukso_counter_every: int
+) -> AsyncIterator[FluksoSimulator]:
+    """Each Fluksometer model in turn."""
+    async for sim in _flukso_twin(request.param, flukso_counter_every):
+        yield sim

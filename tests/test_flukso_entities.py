@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -40,30 +39,6 @@ from .flukso_helpers import (
     tune_meters,
     until,
 )
-
-
-@pytest.fixture
-async def flm02() -> AsyncIterator[FluksoSimulator]:
-    sim = FluksoSimulator("FLM02", counter_every=2)
-    await sim.start(autorun=False)
-    yield sim
-    await sim.stop()
-
-
-@pytest.fixture
-async def flm03() -> AsyncIterator[FluksoSimulator]:
-    sim = FluksoSimulator("FLM03", counter_every=2)
-    await sim.start(autorun=False)
-    yield sim
-    await sim.stop()
-
-
-@pytest.fixture(params=["FLM02", "FLM03"])
-async def any_model(request: pytest.FixtureRequest) -> AsyncIterator[FluksoSimulator]:
-    sim = FluksoSimulator(request.param, counter_every=2)
-    await sim.start(autorun=False)
-    yield sim
-    await sim.stop()
 
 
 def totals(hass: HomeAssistant, sim: FluksoSimulator) -> dict[str, float]:

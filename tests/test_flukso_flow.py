@@ -30,22 +30,6 @@ from .flukso_helpers import (
 
 
 @pytest.fixture
-async def flm02() -> AsyncIterator[FluksoSimulator]:
-    sim = FluksoSimulator("FLM02", counter_every=2)
-    await sim.start(autorun=False)
-    yield sim
-    await sim.stop()
-
-
-@pytest.fixture
-async def flm03() -> AsyncIterator[FluksoSimulator]:
-    sim = FluksoSimulator("FLM03", counter_every=2)
-    await sim.start(autorun=False)
-    yield sim
-    await sim.stop()
-
-
-@pytest.fixture
 async def locked() -> AsyncIterator[FluksoSimulator]:
     """A Fluksometer whose broker asks for a login."""
     sim = FluksoSimulator("FLM02", counter_every=2, username="flukso", password="s3cret")

@@ -28,27 +28,9 @@ GUARD = 20
 
 
 @pytest.fixture
-async def flm02() -> AsyncIterator[FluksoSimulator]:
-    sim = FluksoSimulator("FLM02", counter_every=3)
-    await sim.start(autorun=False)
-    yield sim
-    await sim.stop()
-
-
-@pytest.fixture
-async def flm03() -> AsyncIterator[FluksoSimulator]:
-    sim = FluksoSimulator("FLM03", counter_every=3)
-    await sim.start(autorun=False)
-    yield sim
-    await sim.stop()
-
-
-@pytest.fixture(params=["FLM02", "FLM03"])
-async def any_model(request: pytest.FixtureRequest) -> AsyncIterator[FluksoSimulator]:
-    sim = FluksoSimulator(request.param, counter_every=3)
-    await sim.start(autorun=False)
-    yield sim
-    await sim.stop()
+def flukso_counter_every() -> int:
+    """The shared twins (tests/conftest.py) publish counters every third tick here."""
+    return 3
 
 
 def meter_for(sim: FluksoSimulator, **kwargs: float) -> FluksoMeter:
