@@ -201,7 +201,7 @@ class SnapshotRecorder:
                 info_key = SeriesKey(runtime.site, meter.identity.serial, key.id)
                 # The first readings arrive before the entities exist: register the
                 # series at once, and again when its entity id becomes known.
-                if runtime.known.get(info_key, "") is None or info_key not in runtime.known:
+                if runtime.known.get(info_key) is None:
                     entity_id = self.registry.async_get_entity_id(
                         "sensor", DOMAIN, f"{meter.identity.serial}_{key.id}"
                     )

@@ -20,7 +20,7 @@ from homeassistant.helpers import issue_registry as ir
 
 from .const import DOMAIN, LOGGER
 from .coordinator import WattkeeperConfigEntry
-from .meters.model import MeterIdentity, Snapshot
+from .meters.model import MeterIdentity
 from .meters.sun2000 import Sun2000Device, Sun2000Meter
 from .meters.sun2000_proxy import Sun2000Proxy
 from .sun2000_fields import enabled_fields
@@ -52,8 +52,6 @@ class Sun2000EntryMeter(Sun2000Meter):
         self._unsubscribe: Callable[[], None] | None = None
         self.proxy: Sun2000Proxy | None = None
         self._released = False
-        self._reading = False
-        self._pending_fields: tuple[str, ...] | None = None
 
     @property
     def _issue_id(self) -> str:
@@ -71,18 +69,6 @@ class Sun2000EntryMeter(Sun2000Meter):
         identity = await super().identify()
         await self._start_proxy()
         return identity
-
-    async def read(self) -> Snapshot:
-        # The library's read() consults its plan again after the Modbus round
-        # trip; a plan changed in between would look for registers not read.
-        self._reading = True
-        try:
-            return await super().read()
-        finally:
-            self._reading = False
-            if self._pending_fields is not None:
-                self.set_fields(self._pending_fields)
-                self._pending_fields = None
 
     async def close(self) -> None:
         if self._released:
@@ -116,11 +102,8 @@ class Sun2000EntryMeter(Sun2000Meter):
         if device is None:
             return
         entries = er.async_entries_for_config_entry(er.async_get(self._hass), self._entry.entry_id)
-        fields = enabled_fields(device, entries)
-        if self._reading:
-            self._pending_fields = fields
-        else:
-            self.set_fields(fields)
+        # A read in flight keeps the plan it started with (Sun2000Meter.read).
+        self.set_fields(enabled_fields(device, entries))
 
     # The proxy.
     async def _start_proxy(self) -> None:
