@@ -131,15 +131,22 @@ async def login(session: aiohttp.ClientSession, base: str) -> str:
     return await token_from_code(session, base, result["result"])
 
 
-async def add_homewizard(
-    session: aiohttp.ClientSession, base: str, headers: dict[str, str], host: str
+async def run_flow(
+    session: aiohttp.ClientSession,
+    base: str,
+    headers: dict[str, str],
+    label: str,
+    answers: list[dict[str, Any]],
 ) -> None:
+    """Starts a Wattkeeper config flow and answers its menus and forms in order,
+    as a person would in the UI; a form answered with {} takes its defaults."""
     flows = f"{base}/api/config/config_entries/flow"
     async with session.post(flows, json={"handler": "wattkeeper"}, headers=headers) as response:
         response.raise_for_status()
         flow = await response.json()
-    steps: list[dict[str, Any]] = [{"next_step_id": "homewizard"}, {"host": host}]
-    for payload in steps:
+    for payload in answers:
+        if flow.get("type") not in ("menu", "form"):
+            break
         async with session.post(
             f"{flows}/{flow['flow_id']}", json=payload, headers=headers
         ) as response:
@@ -147,7 +154,39 @@ async def add_homewizard(
             flow = await response.json()
     outcome = flow.get("type")
     reason = flow.get("reason", flow.get("errors"))
-    print(f"  HomeWizard at {host}: {outcome}{'' if outcome == 'create_entry' else f' ({reason})'}")
+    print(f"  {label}: {outcome}{'' if outcome == 'create_entry' else f' ({reason})'}")
+
+
+def address(host_port: str) -> dict[str, Any]:
+    host, port = host_port.rsplit(":", 1)
+    return {"host": host, "port": int(port)}
+
+
+# What the demo adds: the kind's menu choice, then the answers to its forms.
+def homewizard_answers(host: str) -> list[dict[str, Any]]:
+    return [{"next_step_id": "homewizard"}, {"host": host}]
+
+
+def dsmr_answers(host_port: str) -> list[dict[str, Any]]:
+    # Auto-detect, as a newcomer would choose: the twin speaks Belgian DSMR 5B.
+    return [
+        {"next_step_id": "dsmr"},
+        {"next_step_id": "dsmr_tcp"},
+        {**address(host_port), "version": "auto"},
+    ]
+
+
+def sun2000_answers(host_port: str) -> list[dict[str, Any]]:
+    return [{"next_step_id": "sun2000"}, address(host_port), {}]  # every inverter found
+
+
+def flukso_answers(host_port: str) -> list[dict[str, Any]]:
+    return [{"next_step_id": "flukso"}, address(host_port), {}]  # the roles the flow proposes
+
+
+def recorder_answers() -> list[dict[str, Any]]:
+    # The embedded SQLite database in the configuration folder, every meter.
+    return [{"next_step_id": "recorder"}, {"backend": "sqlite", "site": "demo"}]
 
 
 class HomeAssistantSocket:
@@ -190,6 +229,7 @@ SOURCES: dict[str, tuple[str | None, str]] = {
     "gas": (None, "_gas"),  # a meter on the P1 meter's M-Bus
     "water": ("HWE-WTR", "_water"),
     "socket": ("HWE-SKT", "_energy_import"),
+    "solar": (None, "_pv_energy"),  # the SUN2000 inverter's lifetime yield
 }
 
 
@@ -210,7 +250,7 @@ async def find_sources(ha: HomeAssistantSocket) -> dict[str, str]:
 
 
 async def configure_energy(ha: HomeAssistantSocket, sources: dict[str, str]) -> None:
-    """Energy dashboard: grid import/export of the P1 meter, gas, water, a device."""
+    """Energy dashboard: grid import/export of the P1 meter, solar, gas, water, a device."""
     grid_import = sources.get("grid_import")
     grid_export = sources.get("grid_export")
     prefs_sources: list[dict[str, Any]] = []
@@ -224,6 +264,10 @@ async def configure_energy(ha: HomeAssistantSocket, sources: dict[str, str]) -> 
                 else [],
                 "cost_adjustment_day": 0,
             }
+        )
+    if solar := sources.get("solar"):
+        prefs_sources.append(
+            {"type": "solar", "stat_energy_from": solar, "config_entry_solar_forecast": None}
         )
     for role in ("gas", "water"):
         if entity_id := sources.get(role):
@@ -246,15 +290,18 @@ def hourly_use(role: str, local_hour: int, rng: random.Random, sunny: float) -> 
     morning = 6 <= local_hour <= 8
     sun = max(0.0, math.sin(math.pi * (local_hour - 7) / 12)) * sunny  # 07:00-19:00
     noise = rng.uniform(0.8, 1.2)
-    # The dashboard has no solar source, so the home's use is import minus export:
-    # in every hour, even at the ends of the noise, the import stays above the export
-    # plus the socket, or the charts would show a negative use of the home.
+    # The home's use is import + solar - export: in every hour, even at the ends of
+    # the noise, the import stays above the socket and the solar above the export,
+    # or the charts would show a negative use of the home.
     match role:
         case "grid_import":  # kWh: more while people are at home
             base = 0.3 + (0.5 if morning else 0.0) + (0.8 if evening else 0.0)
             return round((base + (0.15 if sun > 0 else 0.0)) * noise, 3)
         case "grid_export":  # kWh: a small winter surplus of solar panels around noon
             return round(max(0.0, 0.3 * sun - 0.1) * noise, 3)
+        case "solar":  # kWh: at least the export of every hour, whatever the day's sun
+            daylight = max(0.0, math.sin(math.pi * (local_hour - 7) / 12))
+            return round((0.4 + 0.4 * noise) * daylight, 3)
         case "gas":  # m³, heating and hot water
             return round((0.3 if morning else 0.2 if evening else 0.05) * noise, 3)
         case "water":  # m³: showers in the morning, cooking and dishes at night
@@ -367,14 +414,28 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="http://127.0.0.1:8123")
     parser.add_argument("--homewizard", action="append", default=[], help="HOST:PORT")
+    parser.add_argument("--dsmr", action="append", default=[], help="HOST:PORT of a P1 bridge")
+    parser.add_argument("--sun2000", action="append", default=[], help="HOST:PORT of a dongle")
+    parser.add_argument("--flukso", action="append", default=[], help="HOST:PORT of its broker")
+    parser.add_argument(
+        "--recorder", action="store_true", help="an external recorder on embedded SQLite"
+    )
     parser.add_argument("--wait", type=float, default=180)
     args = parser.parse_args()
+    flows: list[tuple[str, list[dict[str, Any]]]] = [
+        *((f"HomeWizard at {h}", homewizard_answers(h)) for h in args.homewizard),
+        *((f"DSMR P1 at {h}", dsmr_answers(h)) for h in args.dsmr),
+        *((f"SUN2000 at {h}", sun2000_answers(h)) for h in args.sun2000),
+        *((f"Fluksometer at {h}", flukso_answers(h)) for h in args.flukso),
+    ]
+    if args.recorder:
+        flows.append(("External recorder (embedded SQLite)", recorder_answers()))
     async with aiohttp.ClientSession() as session:
         await wait_until_up(session, args.base, args.wait)
         token, onboarded = await onboard_or_login(session, args.base)
         headers = {"Authorization": f"Bearer {token}"}
-        for host in args.homewizard:
-            await add_homewizard(session, args.base, headers, host)
+        for label, answers in flows:
+            await run_flow(session, args.base, headers, label, answers)
         await asyncio.sleep(2)  # let the new entities register
         if onboarded:
             # Onboarding adds these entries in the background; they exist by now.

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import os
 import random
+import stat
 import sys
 import tempfile
 import time
@@ -345,6 +346,9 @@ def _with_bad_crc(truth: Truth) -> Truth:
 
 
 async def _control_from_stdin(sim: DsmrSimulator) -> None:
+    mode = os.fstat(sys.stdin.fileno()).st_mode
+    if not (sys.stdin.isatty() or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        return  # /dev/null or a file (a background job): the event loop cannot watch it
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

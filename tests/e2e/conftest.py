@@ -27,7 +27,7 @@ BROWSER = Path("/usr/bin/chromium")
 BANNER = "Wattkeeper demo is running."
 START_SECONDS = 170  # Home Assistant alone takes ~30 s here; setup may install first
 STOP_SECONDS = 30
-SIMULATORS = 4  # scripts/develop runs four HomeWizard twins on consecutive ports
+SIMULATORS = 7  # scripts/develop: four HomeWizard twins, DSMR, SUN2000, Fluksometer
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TWINS = ("p1", "kwh3", "water", "socket")  # what scripts/develop simulates
+TWINS = ("p1", "kwh3", "water", "socket")  # the HomeWizard twins scripts/develop runs
+# The entries of its other twins and of its recorder, as the integration page titles them.
+OTHER_ENTRIES = (
+    "DSMR 5B smart meter",
+    "SUN2000-6KTL-M1",
+    "Fluksometer FLM02",
+    "Recorder demo (sqlite)",
+)
 UI_TIMEOUT_MS = 30_000
 # A figure as the frontend prints it (en-US): "13,779.59 kWh", "-0.08 kWh", "48 L".
 FIGURE = re.compile(r"(-?[\d,]+(?:\.\d+)?)\s*(kWh|m³|L|W)(?!\w)")
@@ -125,9 +132,14 @@ async def test_integration_page_lists_every_simulated_meter(demo: Demo, browser_
         entities = [
             e for e in await ha.call("config/entity_registry/list") if e["platform"] == "wattkeeper"
         ]
-    names = {d["name"] for d in devices}
-    hubs = [load_fixture(kind)["device"]["product_name"] for kind in TWINS]
-    assert set(hubs) < names  # the gas meter on the P1 port is a device of its own
+        config_entries = await ha.call("config_entries/get", domain="wattkeeper")
+    hubs = [load_fixture(kind)["device"]["product_name"] for kind in TWINS] + list(OTHER_ENTRIES)
+    assert len(config_entries) == len(hubs)
+    for entry in config_entries:  # every entry, meter or recorder, has its device and its entities
+        assert any(entry["entry_id"] in d["config_entries"] for d in devices), entry["title"]
+        assert any(e["config_entry_id"] == entry["entry_id"] for e in entities), entry["title"]
+    # Gas, water, the inverter's power meter and battery are devices of their own.
+    assert len(devices) > len(config_entries)
 
     page = browser_page
     await page.goto(f"{demo.base}/config/integrations/integration/wattkeeper")
@@ -218,14 +230,13 @@ async def test_energy_dashboard_shows_the_wattkeeper_figures(
     async with home_assistant(demo) as ha:
         zone = ZoneInfo((await ha.call("get_config"))["time_zone"])
         sources = await find_sources(ha)
-        assert set(sources) == {"grid_import", "grid_export", "gas", "water", "socket"}
+        assert set(sources) == {"grid_import", "grid_export", "solar", "gas", "water", "socket"}
         states = {s["entity_id"]: s for s in await ha.call("get_states")}
-        day = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        # Yesterday: a whole day of the imported history, whatever the time of the run.
+        today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        day = (today - timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=zone)
         await page.goto(f"{demo.base}/energy")
-        if not (await expected_figures(ha, day))["grid_import"]:
-            # Just after midnight today has no complete hour yet: look at yesterday.
-            await page.locator("hui-energy-period-selector ha-icon-button-prev").click()
-            day -= timedelta(days=1)
+        await page.locator("hui-energy-period-selector ha-icon-button-prev").click()
         # The figures below belong to the day the dashboard says it shows.
         await expect(page.locator("hui-energy-period-selector")).to_contain_text(
             f"{day:%B} {day.day}, {day.year}"
@@ -233,7 +244,7 @@ async def test_energy_dashboard_shows_the_wattkeeper_figures(
         table = page.locator("hui-energy-sources-table-card")
         rows = {
             role: table.locator("tr", has_text=states[sources[role]]["attributes"]["friendly_name"])
-            for role in ("grid_import", "grid_export", "gas", "water")
+            for role in ("grid_import", "grid_export", "solar", "gas", "water")
         }
         for row in rows.values():
             await expect(row).to_contain_text(FIGURE)
