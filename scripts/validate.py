@@ -2,21 +2,29 @@
 
 manifest.json, hacs.json, services.yaml, strings.json and icons.json: required
 keys, types, known values, and that every service and translation key they
-name is documented. Exit 1 with one line per problem.
+name is documented; and that every third-party module the package imports is
+installed by a manifest requirement, by Home Assistant itself, or on demand
+(on_demand.py). Exit 1 with one line per problem.
 
     .venv/bin/python scripts/validate.py
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import json
 import re
 import sys
+from collections.abc import Iterable, Iterator, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import yaml
 from awesomeversion import AwesomeVersion
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPONENT = ROOT / "custom_components" / "wattkeeper"
@@ -53,6 +61,12 @@ IOT_CLASSES = {
 }
 INTEGRATION_TYPES = {"device", "hub", "service", "helper", "entity", "hardware", "system"}
 REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[\w,]+\])?([<>=!~]=?[\w.*]+,?)+$")
+# Imported directly but installed by the manifest requirement that declares them
+# (distribution → that requirement); checked against the requirement's metadata.
+INSTALLED_THROUGH = {
+    "pyserial": "dsmr-parser",
+    "pyserial-asyncio-fast": "dsmr-parser",
+}
 
 
 def check_manifest(problems: list[str]) -> dict[str, Any]:
@@ -81,6 +95,108 @@ def check_manifest(problems: list[str]) -> dict[str, Any]:
     if keys != expected:
         problems.append("manifest.json: keys must be domain, name, then sorted")
     return manifest
+
+
+def imported_modules(package: Path) -> dict[str, set[str]]:
+    """Absolute top-level modules imported anywhere in `package` → the files importing them.
+
+    Counts `import x`, `from x import y` and `importlib.import_module("x")`
+    (libraries loaded only where they exist, such as spidev).
+    """
+    found: dict[str, set[str]] = {}
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text("utf-8"), filename=str(path))
+        for name in _imports(tree):
+            found.setdefault(name.split(".")[0], set()).add(path.relative_to(package).as_posix())
+    return found
+
+
+def _imports(tree: ast.AST) -> Iterator[str]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and not node.args[0].value.startswith(".")
+        ):
+            yield node.args[0].value
+
+
+def _names(requirements: Iterable[str]) -> set[str]:
+    """Canonical distribution names of requirements that apply unconditionally."""
+    names: set[str] = set()
+    for text in requirements:
+        requirement = Requirement(text)
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            names.add(canonicalize_name(requirement.name))
+    return names
+
+
+def on_demand_requirements() -> list[str]:
+    """The literal REQUIREMENTS table of on_demand.py, read without importing Home Assistant."""
+    tree = ast.parse((COMPONENT / "on_demand.py").read_text("utf-8"))
+    for node in tree.body:
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == "REQUIREMENTS"
+            and isinstance(node.value, ast.Dict)
+        ):
+            return [
+                item.value
+                for value in node.value.values
+                if isinstance(value, ast.List)
+                for item in value.elts
+                if isinstance(item, ast.Constant) and isinstance(item.value, str)
+            ]
+    return []
+
+
+@functools.cache
+def _installed() -> Mapping[str, list[str]]:
+    return metadata.packages_distributions()
+
+
+def _distributions(module: str) -> set[str]:
+    """The distributions that provide `module`; its own name when none is installed."""
+    provided = _installed().get(module)
+    return {canonicalize_name(d) for d in provided} if provided else {canonicalize_name(module)}
+
+
+def _requires(distribution: str) -> set[str]:
+    try:
+        return _names(metadata.requires(distribution) or [])
+    except metadata.PackageNotFoundError:
+        return set()
+
+
+def check_imports(problems: list[str], manifest: dict[str, Any]) -> None:
+    """Every third-party module the package imports has a declared source."""
+    declared = _names(manifest.get("requirements", []))
+    core = _requires("homeassistant")
+    on_demand = _names(on_demand_requirements())
+    local = {"custom_components", "homeassistant"}
+    for module, files in sorted(imported_modules(COMPONENT).items()):
+        if module in sys.stdlib_module_names or module in local:
+            continue
+        distributions = _distributions(module)
+        if distributions & (declared | core | on_demand):
+            continue
+        through = [INSTALLED_THROUGH[d] for d in distributions if d in INSTALLED_THROUGH]
+        if any(r in declared and distributions & _requires(r) for r in through):
+            continue
+        problems.append(
+            f"manifest.json: {module} (imported in {', '.join(sorted(files))}) comes from "
+            f"{', '.join(sorted(distributions))}, which is neither a manifest requirement, "
+            "a Home Assistant core dependency, nor an on-demand requirement"
+        )
 
 
 def check_hacs(problems: list[str]) -> None:
@@ -170,7 +286,8 @@ def check_icons(problems: list[str], strings: dict[str, Any]) -> None:
 
 def main() -> int:
     problems: list[str] = []
-    check_manifest(problems)
+    manifest = check_manifest(problems)
+    check_imports(problems, manifest)
     check_hacs(problems)
     strings = check_strings(problems)
     check_services(problems, strings)
@@ -178,7 +295,10 @@ def main() -> int:
     for problem in problems:
         print(problem)
     if not problems:
-        print("manifest.json, hacs.json, services.yaml, strings.json and icons.json are valid.")
+        print(
+            "manifest.json, hacs.json, services.yaml, strings.json and icons.json are valid; "
+            "every imported library has a declared source."
+        )
     return 1 if problems else 0
 
 
