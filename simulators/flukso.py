@@ -245,6 +245,16 @@ class FluksoSimulator:
     def electricity_sensors(self) -> list[SimSensor]:
         return [s for s in self.sensors if s.type == "electricity" and s.enabled]
 
+    def connected_clients(self) -> list[str]:
+        """Client ids of the MQTT connections the broker holds open now."""
+        if self._broker is None:
+            return []
+        return sorted(
+            client_id
+            for client_id, (session, _) in self._broker.sessions.items()
+            if session.transitions.state == "connected"
+        )
+
     def sensor(self, *, port: int, subtype: str | None = None) -> SimSensor:
         return next(s for s in self.sensors if s.port == port and s.subtype == subtype)
 

@@ -25,7 +25,9 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.wattkeeper.const import DOMAIN
-from simulators.flukso import Fault, FluksoSimulator
+from custom_components.wattkeeper.flukso_entry import counter_sensors
+from custom_components.wattkeeper.flukso_history import counter_key
+from simulators.flukso import Fault, FluksoSimulator, SimSensor
 
 from .flukso_helpers import (
     add_flukso,
@@ -151,6 +153,29 @@ async def test_signs_and_totals_equal_the_ground_truth(
         sim.truth.energy.water_m3
     )
     assert state_of(hass, sim.device_id, "connected", "binary_sensor") == STATE_ON
+
+
+async def test_every_counter_sensor_has_a_counter_entity(
+    hass: HomeAssistant, any_model: FluksoSimulator
+) -> None:
+    """Each enabled active-power, gas and water sensor's own counter, L1-L3 clamps included."""
+    entry = await add_flukso(hass, any_model)
+    await tick(hass, any_model, entry)  # counters come every second tick
+    meter, _ = parts(entry)
+    assert meter.device is not None
+    sensors = counter_sensors(meter.device)
+    assert {s.id for s in sensors} == {
+        s.id for s in any_model.sensors if s.enabled and s.has_counter and not _reactive(s)
+    }
+    for sensor in sensors:
+        key = counter_key(sensor)
+        assert key is not None, sensor
+        assert float(state_of(hass, any_model.device_id, key.id)) >= 0, sensor
+
+
+def _reactive(sensor: SimSensor) -> bool:
+    # q1-q4 count reactive energy, which has no series of its own.
+    return sensor.subtype is not None and sensor.subtype.startswith("q")
 
 
 async def test_without_roles_there_are_no_totals(
@@ -380,13 +405,14 @@ async def test_unload_leaves_no_task_and_no_connection(
     assert [t.get_name() for t in asyncio.all_tasks() if "wattkeeper" in t.get_name()] == [
         stream_name
     ]
+    # Reloads replaced the connection: one client is left, the entry's.
+    await until(lambda: len(flm02.connected_clients()) == 1)
+    assert meter.connected
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.NOT_LOADED
     assert not [t for t in asyncio.all_tasks() if "wattkeeper" in t.get_name()]
     assert _power(hass, flm02) == STATE_UNAVAILABLE
-    # Nothing is subscribed any more: the meter's readings reach no one.
-    read = meter.stats.messages
-    await flm02.tick()
-    await asyncio.sleep(0.2)
-    assert meter.stats.messages == read
+    # The driver let go of its connection, and the broker sees no client left.
+    assert not meter.connected
+    await until(lambda: not flm02.connected_clients())

@@ -12,6 +12,7 @@ from custom_components.wattkeeper.meters.flukso_config import parse_device
 from custom_components.wattkeeper.meters.flukso_roles import roles_from_options
 from custom_components.wattkeeper.meters.flukso_tmpo import HourlyStatistic
 from custom_components.wattkeeper.meters.model import Quantity, QuantityKey
+from custom_components.wattkeeper.sensor import is_shown
 from simulators.flukso import FluksoSimulator
 
 H0 = datetime(2023, 11, 14, 22, tzinfo=UTC)
@@ -46,11 +47,14 @@ def test_grid_import_history_sums_every_clamp_with_its_sign() -> None:
 
     # A total starts once every clamp has history; a clamp keeps its last row meanwhile.
     assert rows[QuantityKey(Quantity.ENERGY_IMPORT)] == [row(1, 19.0, 1.8), row(2, 21.0, 3.8)]
-    # Each clamp's own series, as its live entity names it.
+    # Each clamp's own series, under the key of its live per-phase counter entity
+    # (test_flukso_entities.py checks each of those entities exists).
     assert rows[QuantityKey(Quantity.ENERGY_IMPORT, phase=1, channel=l1)] == history[l1]
     assert rows[QuantityKey(Quantity.ENERGY_EXPORT, phase=2, channel=l2)] == history[l2]
     # Export needs the clamps counting the other way, whose history was not given.
     assert QuantityKey(Quantity.ENERGY_EXPORT) not in rows
+    # Every series has an entity to land in: the backfill leaves none out.
+    assert [key for key in rows if not is_shown(key)] == []
 
 
 ROWS = [row(0, 1.0, 0.0), row(1, 2.0, 1.0), row(2, 3.0, 2.0)]

@@ -84,7 +84,8 @@ class BackfillReport:
 
     imported: dict[str, int] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # sensor id → error
-    skipped: list[str] = field(default_factory=list)  # series without an entity or statistics
+    skipped: list[str] = field(default_factory=list)  # series whose entity has no statistics
+    unnamed: list[str] = field(default_factory=list)  # series Wattkeeper shows no entity for
 
 
 def start_backfill(hass: HomeAssistant, request: BackfillRequest) -> asyncio.Task[BackfillReport]:
@@ -121,11 +122,10 @@ async def async_backfill(hass: HomeAssistant, request: BackfillRequest) -> Backf
             report.failed[sensor_id] = str(err)
         else:
             history[sensor_id] = list(fetched.rows)
-    pending = {
-        key: rows
-        for key, rows in entity_rows(request.device, request.roles, history).items()
-        if is_shown(key)
-    }
+    rows_by_key = entity_rows(request.device, request.roles, history)
+    pending = {key: rows for key, rows in rows_by_key.items() if is_shown(key)}
+    # Reported, not dropped quietly: history with no entity to land in.
+    report.unnamed = sorted(key.id for key in rows_by_key if key not in pending)
     for run in range(COMPILE_RUNS + 1):
         await _import_ready(hass, request, pending, report)
         if not pending or run == COMPILE_RUNS:
@@ -234,6 +234,7 @@ def _report(hass: HomeAssistant, request: BackfillRequest, report: BackfillRepor
     issue_id = f"flukso_backfill_{request.entry_id}"
     problems = [f"{sid}: {error}" for sid, error in sorted(report.failed.items())]
     problems += [f"{series}: no statistics in Home Assistant" for series in report.skipped]
+    problems += [f"{series}: no entity shows this series" for series in report.unnamed]
     LOGGER.info(
         "Flukso history of %s: %d rows imported into %d series, %d problems",
         request.name,

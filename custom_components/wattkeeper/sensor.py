@@ -72,6 +72,8 @@ _PHASE = frozenset({Variant.PHASE})
 _CHANNEL = frozenset({Variant.CHANNEL})
 _PHASE_CHANNEL = frozenset({Variant.PHASE, Variant.CHANNEL})
 _TARIFF_CHANNEL = frozenset({Variant.TARIFF, Variant.CHANNEL})
+# Counters per tariff, or of a clamp that may sit on a phase (an FLM03 on L1-L3).
+_TARIFF_PHASE_CHANNEL = frozenset(Variant)
 
 
 def _power(
@@ -132,8 +134,8 @@ SENSORS: dict[Quantity, QuantitySensorDescription] = dict(
         _power(Quantity.BATTERY_POWER, frozenset()),
         _power(Quantity.AVERAGE_DEMAND, frozenset()),
         _power(Quantity.MONTHLY_PEAK, frozenset(), _peak_time),
-        _energy(Quantity.ENERGY_IMPORT),
-        _energy(Quantity.ENERGY_EXPORT),
+        _energy(Quantity.ENERGY_IMPORT, _TARIFF_PHASE_CHANNEL),
+        _energy(Quantity.ENERGY_EXPORT, _TARIFF_PHASE_CHANNEL),
         _energy(Quantity.ENERGY_CONSUMPTION, _CHANNEL),
         _energy(Quantity.ENERGY_PRODUCTION, _CHANNEL),
         _energy(Quantity.PV_ENERGY, frozenset()),
@@ -150,7 +152,7 @@ SENSORS: dict[Quantity, QuantitySensorDescription] = dict(
                 native_unit_of_measurement=UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
                 state_class=SensorStateClass.MEASUREMENT,
                 entity_registry_enabled_default=False,
-                variants=_PHASE,
+                variants=_PHASE_CHANNEL,
             ),
         ),
         (

@@ -208,6 +208,11 @@ class FluksoMeter:
         )
 
     @property
+    def connected(self) -> bool:
+        """Whether the driver holds a connection to the broker."""
+        return self._client is not None
+
+    @property
     def roles(self) -> Mapping[str, SensorRole]:
         return dict(self._roles)
 
