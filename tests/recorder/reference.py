@@ -3,7 +3,9 @@
 Written independently of the library: every period is bucketed from each
 reading's own timestamp (never from finer rollups), with the documented
 semantics: the counter delta of a bucket sums the increases of the steps that
-end in it, the step into its first reading included; a drop adds nothing.
+end in it, the step into its first reading included; a drop below 90 % of the
+previous reading is a meter reset and adds the new reading (counted from 0), a
+smaller drop adds nothing.
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ def bucket_start(period: RollupPeriod, moment: datetime, zone: ZoneInfo) -> date
     return _midnight(local.replace(day=1), zone)
 
 
+def _step(previous: float, value: float) -> float:
+    if value >= previous:
+        return value - previous
+    return max(value, 0.0) if value < 0.9 * previous else 0.0
+
+
 def rollups(
     readings: Mapping[datetime, float], *, counter: bool, time_zone: str
 ) -> dict[RollupPeriod, dict[datetime, Bucket]]:
@@ -65,7 +73,7 @@ def rollups(
             if bucket.first is None:
                 bucket.first = value
             bucket.last = value
-            if counter and previous is not None and value > previous:
-                bucket.delta += value - previous
+            if counter and previous is not None:
+                bucket.delta += _step(previous, value)
         previous = value
     return result

@@ -12,6 +12,7 @@ from custom_components.wattkeeper.recorder.rollup_math import (
     Aggregate,
     aggregate_readings,
     combine,
+    increase,
 )
 from custom_components.wattkeeper.recorder.rollup_plan import plan_coarse
 from custom_components.wattkeeper.recorder.timeconv import HOUR_US, from_us, to_us
@@ -62,17 +63,28 @@ def test_quarter_hour_offsets_keep_days_aligned_to_quarters() -> None:
     )
 
 
-def test_counter_delta_counts_increases_and_restarts_after_a_drop() -> None:
-    readings = [(1, 10.0), (2, 12.5), (3, 0.5), (4, 1.0), (5, 0.9), (6, 2.0)]
+def test_counter_delta_counts_increases_and_the_new_value_after_a_reset() -> None:
+    readings = [(1, 10.0), (2, 12.5), (3, 0.5), (4, 1.0), (5, 0.95), (6, 2.0)]
     aggregate = aggregate_readings(readings, previous=9.0, counter=True)
     assert aggregate is not None
-    # 9→10 +1, →12.5 +2.5, reset to 0.5 +0, →1.0 +0.5, glitch 0.9 +0, →2.0 +1.1
-    assert aggregate.delta == pytest.approx(5.1)
+    # 9→10 +1, →12.5 +2.5, reset to 0.5 +0.5 (from 0), →1.0 +0.5, glitch 0.95 (within
+    # 10 %) +0, →2.0 +1.05
+    assert aggregate.delta == pytest.approx(5.55)
     assert (aggregate.count, aggregate.first, aggregate.last) == (6, 10.0, 2.0)
     gauge = aggregate_readings(readings, previous=None, counter=False)
     assert gauge is not None
     assert gauge.delta is None
     assert aggregate_readings([], previous=1.0, counter=True) is None
+
+
+@pytest.mark.parametrize(
+    ("previous", "current", "expected"),
+    [(5.0, 7.0, 2.0), (5.0, 5.0, 0.0), (100.0, 90.0, 0.0), (100.0, 89.0, 89.0), (100.0, 0.0, 0.0)],
+)
+def test_increase_tells_a_reset_from_a_glitch(
+    previous: float, current: float, expected: float
+) -> None:
+    assert increase(previous, current) == expected
 
 
 def test_combine_weights_means_by_count() -> None:

@@ -31,7 +31,7 @@ def _energy_readings(rng: random.Random) -> dict[int, float]:
         step += 1
         value += rng.uniform(0.0, 0.05)
         if step == 700:
-            value = 0.02  # meter replaced: counting restarts near zero
+            value = 3.0  # meter replaced: the new one had already counted 3 kWh
         if step == 1500:
             value -= 0.3  # a glitch: the meter reads lower once
         readings[ts] = round(value, 4)
@@ -132,6 +132,29 @@ async def test_late_reading_at_a_bucket_end_updates_the_next_bucket_delta(
     quarters = await backend.read_rollups(ENERGY.key, RollupPeriod.QUARTER_HOUR, *WIDE)
     assert [row.delta for row in quarters] == pytest.approx([8.0, 2.0])
     await _assert_matches_reference(backend, ENERGY, readings | late)
+
+
+async def test_a_replaced_meter_counts_its_first_value_from_zero(
+    harness: BackendHarness,
+) -> None:
+    """A reset at a bucket boundary: the new meter's first reading adds its whole value."""
+    backend = await harness.make(time_zone=ZONE)
+    minute = 60 * SECOND
+    readings = {
+        T0_US: 100.0,
+        T0_US + minute: 101.0,
+        T0_US + 15 * minute + 10 * SECOND: 0.5,  # first reading of the new meter
+        T0_US + 16 * minute: 1.5,
+        T0_US + 17 * minute: 1.4,  # a glitch within 10 %: adds nothing
+    }
+    await backend.write(batch({ENERGY: list(readings.items())}))
+    quarters = await backend.read_rollups(ENERGY.key, RollupPeriod.QUARTER_HOUR, *WIDE)
+    assert [row.delta for row in quarters] == pytest.approx([1.0, 1.5])
+    [hour] = await backend.read_rollups(ENERGY.key, RollupPeriod.HOUR, *WIDE)
+    assert hour.delta == pytest.approx(2.5)
+    await backend.recompute_rollups(*WIDE)
+    assert await backend.read_rollups(ENERGY.key, RollupPeriod.QUARTER_HOUR, *WIDE) == quarters
+    await _assert_matches_reference(backend, ENERGY, readings)
 
 
 async def test_recompute_of_an_empty_range_changes_nothing(harness: BackendHarness) -> None:

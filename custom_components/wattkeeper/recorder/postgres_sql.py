@@ -9,6 +9,7 @@ The rollup semantics are those documented in rollup_math.py.
 from __future__ import annotations
 
 from .records import RollupPeriod
+from .rollup_math import RESET_FRACTION
 from .rollup_plan import ROLLUP_TABLES
 
 
@@ -18,6 +19,15 @@ def ts_of(us: str) -> str:
     Exact while the microseconds fit a double (until the year 2255), and independent
     of the session time zone because the interval has no day or month part."""
     return f"(TIMESTAMPTZ 'epoch' + ({us}) * INTERVAL '1 microsecond')"
+
+
+def increase(previous: str, current: str) -> str:
+    """SQL for rollup_math.increase of two float8 expressions (NULL when one is NULL)."""
+    return (
+        f"CASE WHEN {current} >= {previous} THEN {current} - {previous} "
+        f"WHEN {current} < {RESET_FRACTION} * {previous} THEN greatest({current}, 0) "
+        f"WHEN {current} IS NOT NULL AND {previous} IS NOT NULL THEN 0 END"
+    )
 
 
 def us_of(ts: str) -> str:
@@ -94,9 +104,7 @@ WITH t AS (
 INSERT INTO {QUARTER} (series, bucket, {_ROLLUP_COLUMNS})
 SELECT t.series, t.bucket, a.count, a.min, a.max, a.mean, f.value, l.value, a.first_ts,
     a.last_ts,
-    CASE WHEN t.counter THEN d.steps + CASE
-        WHEN b.value IS NOT NULL AND f.value > b.value THEN f.value - b.value ELSE 0 END
-    END
+    CASE WHEN t.counter THEN d.steps + coalesce({increase("b.value", "f.value")}, 0) END
 FROM t
 CROSS JOIN LATERAL (
     SELECT count(*) AS count, min(value) AS min, max(value) AS max, avg(value) AS mean,
@@ -111,8 +119,8 @@ CROSS JOIN LATERAL (
     SELECT value FROM samples WHERE series = t.series AND ts = a.last_ts LIMIT 1
 ) l
 LEFT JOIN LATERAL (
-    SELECT coalesce(sum(step) FILTER (WHERE step > 0), 0) AS steps FROM (
-        SELECT value - lag(value) OVER (ORDER BY ts) AS step
+    SELECT coalesce(sum({increase("s.prev", "s.value")}), 0) AS steps FROM (
+        SELECT value, lag(value) OVER (ORDER BY ts) AS prev
         FROM samples WHERE {_IN_BUCKET} AND t.counter
     ) s
 ) d ON true

@@ -7,8 +7,10 @@ The semantics every backend implements (the PostgreSQL backend does the same in 
 - For counters, `delta` sums the increases between consecutive readings whose
   later reading lies in the bucket; the first reading is compared with the last
   reading before the bucket, so deltas of adjacent buckets add up without gaps.
-  A drop is a meter reset: that step adds nothing and counting goes on from the
-  new value.
+  A drop below RESET_FRACTION of the previous reading is a meter reset (a meter
+  replaced or restarted at 0): that step adds the new reading, counted from 0. A
+  smaller drop is a glitch, as Home Assistant's `total_increasing` treats it: it
+  adds nothing. Either way counting goes on from the new value.
 - Coarser buckets combine the finer rows inside them: counts and deltas add up,
   the mean is weighted by count, first/last come from the earliest/latest row.
 """
@@ -34,9 +36,17 @@ class Aggregate:
     delta: float | None
 
 
+# Home Assistant's reset rule for `total_increasing` sensors.
+RESET_FRACTION = 0.9
+
+
 def increase(previous: float, current: float) -> float:
-    """What a counter step contributes: a drop is a reset that contributes nothing."""
-    return current - previous if current >= previous else 0.0
+    """What a counter step contributes: the rise; after a reset the new value from 0."""
+    if current >= previous:
+        return current - previous
+    if current < RESET_FRACTION * previous:
+        return max(current, 0.0)
+    return 0.0
 
 
 def aggregate_readings(
