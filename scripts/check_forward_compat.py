@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "custom_components" / "wattkeeper"
 CACHE = Path.home() / ".cache" / "wattkeeper" / "ha-wheels"
 HA = "homeassistant"
-# Bases whose members we know are not inherited names.
+# Bases that give a class no members our code reads: an enum's members are its own.
 _PLAIN_BASES = frozenset(
     {"Enum", "StrEnum", "IntEnum", "Flag", "IntFlag", "object", "str", "int", "float"}
 )
@@ -179,6 +179,20 @@ def defines(source: str, name: str) -> bool:
     return any(re.search(rf"[\"']{name}[\"']", m.group(1)) for m in _ALL.finditer(source))
 
 
+def defined_in(wheel: Wheel, module: str, name: str, depth: int = 0) -> bool:
+    """`defines`, following `from … import *` into the modules it names."""
+    source = wheel.source(module)
+    if source is None or depth > 10:
+        return False
+    if defines(source, name):
+        return True
+    return any(
+        defined_in(wheel, wheel.resolve(module, origin), name, depth + 1)
+        for origin, imported, _ in module_imports(source)
+        if imported == "*"
+    )
+
+
 def is_deprecated(source: str, name: str) -> bool:
     """A deprecated constant, still served by the module's `__getattr__` (with a warning)."""
     return bool(
@@ -210,7 +224,7 @@ def check(wheel: Wheel, uses: set[Use]) -> Report:
         source = wheel.source(module)
         assert source is not None
         name = names[0]
-        if not defines(source, name):
+        if not defined_in(wheel, module, name):
             if is_deprecated(source, name):
                 report.deprecated.append(f"{module}.{name}")
             else:

@@ -152,11 +152,12 @@ def test_forward_compat_reports_removed_names_members_and_deprecations(tmp_path:
                 "class Selector:\n    NumberSelector = None  # a class attribute, not the class\n"
             ),
             "homeassistant/const.py": (
-                "from .generated import Platforms\nPlatform = Platforms\n"
+                "from .generated import Platforms\nPlatform = Platforms\nfrom .units import *\n"
                 "_DEPRECATED_OLD_UNIT = DeprecatedConstant('x', 'y', '2099.1')\n"
                 "__getattr__ = partial(check_if_deprecated_constant, module_globals=globals())\n"
             ),
             "homeassistant/generated.py": "class Platforms(StrEnum):\n    SENSOR = 'sensor'\n",
+            "homeassistant/units.py": "KILO = 1000\n",
         },
     )
     use = check_forward_compat.Use
@@ -169,10 +170,13 @@ def test_forward_compat_reports_removed_names_members_and_deprecations(tmp_path:
             use("homeassistant.const", ("Platform", "SENSOR")),
             use("homeassistant.const", ("Platform", "SWITCH")),
             use("homeassistant.const", ("OLD_UNIT",)),
+            use("homeassistant.const", ("KILO",)),
+            use("homeassistant.const", ("MEGA",)),
             use("homeassistant.helpers.gone", ("thing",)),
         },
     )
     assert sorted(report.missing) == [
+        "homeassistant.const.MEGA",
         "homeassistant.const.Platform.SWITCH",
         "homeassistant.helpers.selector.NumberSelector",
         "homeassistant.helpers.selector.NumberSelectorMode.SLIDER",
