@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.requirements import RequirementsNotFound
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.wattkeeper import ct_bus
+from custom_components.wattkeeper import ct_bus, on_demand
 from custom_components.wattkeeper.const import CONF_KIND, CONF_SCAN_INTERVAL, DOMAIN
 from custom_components.wattkeeper.ct_settings import (
     CONF_BURDEN_OHM,
@@ -178,6 +179,29 @@ def break_spi(monkeypatch: pytest.MonkeyPatch, dev_dir: Path, reason: str) -> No
         node.touch()
     else:
         node.unlink(missing_ok=True)
+
+
+class FakeRequirements:
+    """Home Assistant's requirements manager as the CT glue meets it, without pip.
+
+    The real one would pip-install spidev into the test environment; this one
+    records what was asked and fails on demand, like a Pi without a compiler.
+    """
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, list[str]]] = []
+        self.fail = False
+
+    async def __call__(self, hass: HomeAssistant, name: str, requirements: list[str]) -> None:
+        self.asked.append((name, list(requirements)))
+        if self.fail:
+            raise RequirementsNotFound(name, list(requirements))
+
+
+def fake_requirements(monkeypatch: pytest.MonkeyPatch) -> FakeRequirements:
+    fake = FakeRequirements()
+    monkeypatch.setattr(on_demand, "async_process_requirements", fake)
+    return fake
 
 
 def mock_entry(**option_overrides: Any) -> MockConfigEntry:

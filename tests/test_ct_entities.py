@@ -31,9 +31,11 @@ from simulators.mcp3208 import Fault
 from .ct_twin import (
     DEVICE_ID,
     ENTRY_ID,
+    FakeRequirements,
     TwinBus,
     break_spi,
     entity_id,
+    fake_requirements,
     installed_twin,
     mock_entry,
     state,
@@ -48,6 +50,11 @@ ENERGY = (
     (Quantity.ENERGY_EXPORT, 2),
     (Quantity.ENERGY_IMPORT, 3),
 )
+
+
+@pytest.fixture(autouse=True)
+def requirements(monkeypatch: pytest.MonkeyPatch) -> FakeRequirements:
+    return fake_requirements(monkeypatch)
 
 
 @pytest.fixture
@@ -358,6 +365,32 @@ async def test_spi_missing_at_setup_raises_a_repair_issue(
     twin.broken = False  # SPI enabled again
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, spi_issue_id(entry.entry_id)) is None
+
+
+async def test_spidev_not_installable_at_setup(
+    hass: HomeAssistant, twin: TwinBus, requirements: FakeRequirements
+) -> None:
+    """spidev is not in the manifest; when pip cannot install it, the entry retries
+    later and the SPI repair issue says what is missing."""
+    requirements.fail = True
+    entry = mock_entry()
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert requirements.asked == [("wattkeeper.spidev", ["spidev>=3.6,<4"])]
+    assert twin.opened == []  # the bus was not tried without spidev
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, spi_issue_id(entry.entry_id))
+    assert issue is not None
+    assert issue.translation_key == "ct_not_a_pi"
+    assert issue.translation_placeholders is not None
+    assert "spidev could not be installed" in issue.translation_placeholders["error"]
+
+    requirements.fail = False
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
     assert ir.async_get(hass).async_get_issue(DOMAIN, spi_issue_id(entry.entry_id)) is None
 
 

@@ -4,6 +4,7 @@ the real spidev path of a host without working SPI."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,11 @@ from custom_components.wattkeeper.meters.model import Quantity
 from simulators.mcp3208 import Fault
 
 from .ct_twin import (
+    FakeRequirements,
     TwinBus,
     break_spi,
     current,
+    fake_requirements,
     installed_twin,
     mock_entry,
     value,
@@ -51,6 +54,11 @@ STRINGS = json.loads(
 LINK = {CONF_SPI_BUS: 0, CONF_SPI_DEVICE: 0, CONF_SPI_HZ: 1_000_000, CONF_MAINS_HZ: "50"}
 UNUSED = {f"channel_{n}": "unused" for n in range(8)}
 CLAMP = {"rating_a": 100.0, "burden_ohm": 22.0, "calibration": 1.0, "invert": False}
+
+
+@pytest.fixture(autouse=True)
+def requirements(monkeypatch: pytest.MonkeyPatch) -> FakeRequirements:
+    return fake_requirements(monkeypatch)
 
 
 @pytest.fixture
@@ -194,11 +202,34 @@ async def test_spi_errors_then_recovery(
     assert result["step_id"] == "ct_clamp_channels"
 
 
-async def test_default_spi_path_on_this_host(hass: HomeAssistant) -> None:
-    """With no factory installed the flow uses spidev, which this test host does not have."""
+async def test_default_spi_path_uses_spidev(
+    hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch, requirements: FakeRequirements
+) -> None:
+    """With no factory installed the flow asks for spidev and opens the bus through it;
+    here spidev cannot be imported, whether or not this host has it."""
+    monkeypatch.setitem(sys.modules, "spidev", None)  # import spidev → ImportError
     flow_id = await _link_step(hass)
     result = await _configure(hass, flow_id, LINK)
     assert result["errors"] == {"base": "not_a_pi"}
+    assert requirements.asked == [("wattkeeper.spidev", ["spidev>=3.6,<4"])]
+
+
+async def test_spidev_cannot_be_installed(
+    hass: HomeAssistant, twin: TwinBus, requirements: FakeRequirements
+) -> None:
+    """pip fails (no compiler, no network): the bus is not even tried, and the form says
+    SPI is not available; once spidev installs the flow goes on."""
+    requirements.fail = True
+    flow_id = await _link_step(hass)
+    result = await _configure(hass, flow_id, LINK)
+    assert result["step_id"] == "ct_clamp"
+    assert result["errors"] == {"base": "not_a_pi"}
+    assert twin.opened == []
+
+    requirements.fail = False
+    result = await _configure(hass, flow_id, LINK)
+    assert result["step_id"] == "ct_clamp_channels"
+    assert twin.opened == [(0, 0)]
 
 
 async def test_no_chip_answers(hass: HomeAssistant, twin: TwinBus) -> None:

@@ -28,6 +28,7 @@ from .meters.ct_energy import EnergyTotals
 from .meters.ct_spi import SpiDisabledError, SpiNotAvailableError, SpiPermissionError
 from .meters.errors import MeterConnectionError
 from .meters.model import MeterIdentity, Snapshot
+from .on_demand import OnDemand, async_ensure
 
 STORE_VERSION: Final = 1
 # Totals are written at most this often while running, and always on unload and stop.
@@ -83,7 +84,13 @@ class CtEntryMeter:
         self._unsub_stop: CALLBACK_TYPE | None = None
 
     async def identify(self) -> MeterIdentity:
-        """Restore the energy totals, then check the board answers."""
+        """Install spidev if needed, restore the energy totals, then check the board answers."""
+        if not await async_ensure(self.hass, OnDemand.SPIDEV):
+            err = SpiNotAvailableError(
+                "spidev could not be installed; see Home Assistant's log for pip's error"
+            )
+            self._raise_issue(err)
+            raise err
         if not self._restored:
             await self._restore_energy()
         try:

@@ -35,6 +35,7 @@ from .meters.ct_config import MAX_SPI_HZ, MIN_SPI_HZ, CtConfig, default_device_i
 from .meters.ct_spi import SpiDisabledError, SpiNotAvailableError, SpiPermissionError
 from .meters.errors import MeterConnectionError, MeterError
 from .meters.model import MeterKind
+from .on_demand import OnDemand, async_ensure
 
 
 def _link_schema() -> vol.Schema:
@@ -93,6 +94,9 @@ class CtClampFlowMixin(ConfigFlow):
             await self.async_set_unique_id(device_id)
             self._abort_if_unique_id_configured()
             try:
+                # spidev is not in the manifest: Home Assistant installs it on first use.
+                if not await async_ensure(self.hass, OnDemand.SPIDEV):
+                    raise SpiNotAvailableError("spidev could not be installed")
                 await self.hass.async_add_executor_job(_open_and_close, spi_bus, spi_device)
             except MeterError as err:
                 errors["base"] = _spi_error(err)
