@@ -173,6 +173,9 @@ class CqlServer:
         self.statements: list[StatementRecord] = []
         self.log_statements = True
         self.latency = 0.0  # seconds added before answering requests on user tables
+        # Requests on user tables received and not yet answered (with latency), and the most.
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._faults: list[Fault] = []
         self._prepared: dict[bytes, _PreparedEntry] = {}
         self._parsed: dict[str, Statement] = {}
@@ -377,6 +380,8 @@ class CqlServer:
         delay = self.latency if not _is_system(outcome.table) else 0.0
         warnings = outcome.warnings
         if delay > 0:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             task = asyncio.get_running_loop().create_task(
                 self._send_later(conn, stream, response, warnings, delay)
             )
@@ -645,8 +650,11 @@ class CqlServer:
     async def _send_later(
         self, conn: _Connection, stream: int, body: bytes, warnings: list[str], delay: float
     ) -> None:
-        await asyncio.sleep(delay)
-        self._send_result(conn, stream, body, warnings)
+        try:
+            await asyncio.sleep(delay)
+            self._send_result(conn, stream, body, warnings)
+        finally:
+            self.in_flight -= 1
 
     def _push_schema_event(self, change: SchemaChange) -> None:
         out = Writer().string("SCHEMA_CHANGE")

@@ -431,9 +431,45 @@ def test_config_checks_and_replication() -> None:
         {"replication": {"dc'1": 3}},
         {"time_zone": "Mars/Olympus"},
         {"reactor": "twisted"},
+        {"raw_retention_days": -1},
     ):
         with pytest.raises(ValueError):  # noqa: PT011  (each names its own problem)
             CassandraConfig(**{"contact_points": ("a",), **bad})  # type: ignore[arg-type]
+
+
+def test_retention_beyond_the_longest_ttl_is_refused() -> None:
+    assert CassandraConfig(contact_points=("a",), raw_retention_days=7300).raw_ttl_seconds == (
+        630_720_000
+    )
+    with pytest.raises(ValueError, match="longest TTL of 7300 days"):
+        CassandraConfig(contact_points=("a",), raw_retention_days=7301)
+
+
+async def test_one_bound_on_requests_in_flight_for_the_whole_session(
+    cql_server: CqlServer,
+) -> None:
+    """Single statements and several concurrent `execute_all`s share `max_in_flight`."""
+    session = CassandraSession(cassandra_config(cql_server, max_in_flight=3))
+    await session.connect()
+    try:
+        keyspace = session.config.keyspace
+        await session.execute(
+            f"CREATE KEYSPACE {keyspace} WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        await session.execute(f"CREATE TABLE {keyspace}.t (k int PRIMARY KEY, v int)")
+        insert = f"INSERT INTO {keyspace}.t (k, v) VALUES (%s, %s)"  # noqa: S608
+        cql_server.latency = 0.05
+        jobs = [session.execute_all((insert, (k, i)) for k in range(8)) for i in range(3)]
+        singles = [session.execute(insert, (100 + k, 0)) for k in range(6)]
+        await asyncio.gather(*jobs, *singles)
+        assert cql_server.peak_in_flight == 3
+        rows = await session.execute(f"SELECT k FROM {keyspace}.t")  # noqa: S608
+        assert len(rows) == 8 + 6
+        assert cql_server.in_flight == 0
+    finally:
+        cql_server.latency = 0.0
+        await session.close()
 
 
 def test_reactor_choice() -> None:

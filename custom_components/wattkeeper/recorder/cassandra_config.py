@@ -25,6 +25,9 @@ CONSISTENCY_LEVELS: Final = (
 REACTORS: Final = ("auto", "libev", "asyncio")
 _NAME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
 _DATACENTER: Final = re.compile(r"^[A-Za-z0-9_.-]+$")
+# Cassandra refuses a TTL above 20 years (630 720 000 s), and the raw retention is a TTL.
+MAX_TTL_SECONDS: Final = 630_720_000
+MAX_RETENTION_DAYS: Final = MAX_TTL_SECONDS // 86_400
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,6 +99,11 @@ class CassandraConfig:
             raise ValueError("at least one datacenter needs replicas")
         if self.raw_retention_days < 0:
             raise ValueError("raw retention cannot be negative")
+        if self.raw_retention_days > MAX_RETENTION_DAYS:
+            raise ValueError(
+                f"raw retention of {self.raw_retention_days} days is beyond Cassandra's longest "
+                f"TTL of {MAX_RETENTION_DAYS} days (20 years); use 0 to keep raw readings forever"
+            )
         if not 0 < self.reconnect_delay <= self.reconnect_max_delay:
             raise ValueError("reconnect delays must be positive, the first not above the most")
         if self.max_in_flight < 1 or self.batch_rows < 1:

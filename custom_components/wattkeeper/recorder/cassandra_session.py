@@ -10,6 +10,7 @@ asyncio futures through `call_soon_threadsafe`. Nothing here blocks the loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 from collections.abc import Coroutine, Iterable, Sequence
@@ -135,6 +136,8 @@ class CassandraSession:
         self.config = config
         self._cluster: Cluster | None = None
         self._session: Session | None = None
+        # One bound for every request of this session, however many callers run at once.
+        self._slots = asyncio.Semaphore(config.max_in_flight)
 
     @property
     def session(self) -> Session:
@@ -230,46 +233,61 @@ class CassandraSession:
         self, statement: str | Statement, params: Sequence[Any] | None = None
     ) -> list[Row]:
         """Run one statement and return every row of every page."""
-        try:
-            future = self.session.execute_async(statement, params)
-            return await _all_pages(future)
-        except BackendError:
-            raise
-        except Exception as err:
-            raise translate(err, self.config) from err
+        async with self._slots:
+            try:
+                return await self._send(statement, params)
+            except BackendError:
+                raise
+            except Exception as err:
+                raise translate(err, self.config) from err
+
+    def _send(
+        self, statement: str | Statement, params: Sequence[Any] | None
+    ) -> asyncio.Future[list[Row]]:
+        return _all_pages(self.session.execute_async(statement, params))
 
     async def execute_all(self, statements: Iterable[Request]) -> list[list[Row]]:
-        """Run statements concurrently, at most `max_in_flight` at a time; rows in order.
+        """Run statements concurrently, rows in order. Every request of the session, from
+        here or `execute`, takes one of the same `max_in_flight` slots.
 
         On the first failure the rest is not started, the requests in flight are
         waited for (their callbacks must not outlive us), and the failure is raised.
         """
         results: list[list[Row]] = []
-        pending: dict[asyncio.Future[list[Row]], int] = {}
-        limit = self.config.max_in_flight
+        pending: set[asyncio.Future[list[Row]]] = set()
+        failures: list[BaseException] = []
 
-        async def settle(all_of_them: bool) -> None:
-            done, _ = await asyncio.wait(
-                pending,
-                return_when=asyncio.ALL_COMPLETED if all_of_them else asyncio.FIRST_COMPLETED,
-            )
-            for future in done:
-                results[pending.pop(future)] = future.result()
+        def finished(index: int, future: asyncio.Future[list[Row]]) -> None:
+            self._slots.release()
+            pending.discard(future)
+            if future.cancelled():
+                failures.append(asyncio.CancelledError())
+            elif (error := future.exception()) is not None:  # retrieved: reported once
+                failures.append(error)
+            else:
+                results[index] = future.result()
 
         try:
             for statement, params in statements:
-                while len(pending) >= limit:
-                    await settle(all_of_them=False)
+                await self._slots.acquire()
+                if failures:
+                    self._slots.release()
+                    break
+                try:
+                    future = self._send(statement, params)
+                except BaseException:
+                    self._slots.release()
+                    raise
                 results.append([])
-                future = _all_pages(self.session.execute_async(statement, params))
-                pending[future] = len(results) - 1
-            while pending:
-                await settle(all_of_them=True)
+                pending.add(future)
+                future.add_done_callback(functools.partial(finished, len(results) - 1))
+            if pending:
+                await asyncio.wait(set(pending))
+            if failures:
+                raise failures[0]
         except BaseException as err:
             if pending:
-                await asyncio.wait(pending)
-                for future in pending:
-                    future.exception()  # retrieved: one failure is reported, not every one
+                await asyncio.wait(set(pending))
             if isinstance(err, Exception) and not isinstance(err, BackendError):
                 raise translate(err, self.config) from err
             raise
