@@ -77,6 +77,27 @@ async def test_duplicate_timestamps_within_a_batch_keep_one_reading(
     assert [s.value for s in await backend.read_samples(POWER.key, T0, END)] == [1.0, 2.0]
 
 
+async def test_duplicate_timestamps_with_different_values_keep_the_first(
+    harness: BackendHarness,
+) -> None:
+    """The first reading stored for a (series, timestamp) wins, within a batch and across
+    batches; later ones are counted as duplicates and change no rollup."""
+    backend = await harness.make()
+    first = await backend.write(batch({POWER: [(T0_US, 1.0), (T0_US, 5.0), (T0_US + SECOND, 2.0)]}))
+    assert (first.samples_written, first.samples_duplicate) == (2, 1)
+    second = await backend.write(
+        batch({POWER: [(T0_US, 9.0), (T0_US + SECOND, 8.0), (T0_US + 2 * SECOND, 3.0)]})
+    )
+    assert (second.samples_written, second.samples_duplicate) == (1, 2)
+    stored = await backend.read_samples(POWER.key, T0, END)
+    assert [s.value for s in stored] == [1.0, 2.0, 3.0]
+    for period in (RollupPeriod.QUARTER_HOUR, RollupPeriod.DAY):
+        [row] = await backend.read_rollups(POWER.key, period, from_us(0), END)
+        assert (row.count, row.min, row.max, row.mean, row.first, row.last) == (
+            3, 1.0, 3.0, 2.0, 1.0, 3.0,
+        )  # fmt: skip
+
+
 async def test_out_of_order_readings_are_stored_in_time_order(harness: BackendHarness) -> None:
     backend = await harness.make()
     rows = [(T0_US + i * SECOND, float(i)) for i in range(200)]

@@ -2,7 +2,9 @@
 
 A backend stores what the sender hands it, idempotently: writing the same
 batch twice stores it once (raw readings keyed by (series, timestamp), statistics
-by (site, statistic id, period, start), where a rewrite replaces the row). One
+by (site, statistic id, period, start), where a rewrite replaces the row). A
+reading whose (series, timestamp) is stored already is a duplicate even with
+another value: the first one written wins, within a batch as across batches. One
 `write` is atomic where the database allows it; the outbox keeps a batch until
 `write` returned, so a crash anywhere loses nothing. Rollups of the buckets a
 write touched are brought up to date by the same write.
