@@ -19,6 +19,7 @@ from custom_components.wattkeeper.recorder import (
     BackoffPolicy,
     Outbox,
     QuotaLevel,
+    RollupPeriod,
     Sample,
     Sender,
     SeriesInfo,
@@ -143,22 +144,14 @@ async def test_sender_cancelled_between_copy_and_commit(
     await outbox.close()
 
 
-async def test_process_killed_between_copy_and_commit(
-    harness: BackendHarness, tmp_path: Path
-) -> None:
-    backend = await harness.make()
-    path = tmp_path / "outbox.db"
-    outbox = await open_outbox(path)
-    produced = readings(POWER, 1200) + readings(ENERGY, 1200)
-    await outbox.append_samples(produced)
-    await outbox.close()
+async def _kill_child_at(harness: BackendHarness, tmp_path: Path, path: Path, point: str) -> None:
+    """Run the sender in a child process and SIGKILL it at `point` (see kill_child.py)."""
     config = tmp_path / "config.pickle"
     config.write_bytes(pickle.dumps(harness.config()))
-    marker = tmp_path / "staged"
-
+    marker = tmp_path / "marker"
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.recorder.kill_child", str(path), str(config), str(marker),
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        point, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     try:
         await wait_until(marker.exists, timeout=60)
@@ -166,15 +159,64 @@ async def test_process_killed_between_copy_and_commit(
         child.kill()
         await child.wait()
 
-    assert await backend.read_samples(POWER.key, *WIDE) == []
+
+async def _resend(backend: Backend, path: Path) -> None:
     reopened = await open_outbox(path)
     assert reopened.status().backlog_samples == 2400
     sender = Sender(reopened, backend, site=SITE, batch_size=1000, backoff=FAST)
     await sender.start()
     assert await sender.flush(timeout=30)
     await sender.stop()
-    await assert_stored_exactly(backend, produced)
     await reopened.close()
+
+
+async def _assert_rolled_up_once(backend: Backend, expected: Sequence[Sample]) -> None:
+    for info in (POWER, ENERGY):
+        rows = await backend.read_rollups(info.key, RollupPeriod.HOUR, *WIDE)
+        assert sum(row.count for row in rows) == sum(s.series == info.key for s in expected)
+
+
+async def _outbox_of_six_appends(path: Path) -> list[Sample]:
+    """2400 readings in six appends (six outbox chunks): a lease of 1000 takes three."""
+    outbox = await open_outbox(path)
+    produced: list[Sample] = []
+    for offset in range(0, 1200, 200):
+        chunk = readings(POWER, 200, offset) + readings(ENERGY, 200, offset)
+        await outbox.append_samples(chunk)
+        produced.extend(chunk)
+    await outbox.close()
+    return produced
+
+
+async def test_process_killed_between_copy_and_commit(
+    harness: BackendHarness, tmp_path: Path
+) -> None:
+    backend = await harness.make()
+    path = tmp_path / "outbox.db"
+    produced = await _outbox_of_six_appends(path)
+    await _kill_child_at(harness, tmp_path, path, "before-commit")
+
+    assert await backend.read_samples(POWER.key, *WIDE) == []
+    await _resend(backend, path)
+    await assert_stored_exactly(backend, produced)
+    await _assert_rolled_up_once(backend, produced)
+
+
+async def test_process_killed_after_commit_before_the_outbox_delete(
+    harness: BackendHarness, tmp_path: Path
+) -> None:
+    backend = await harness.make()
+    path = tmp_path / "outbox.db"
+    produced = await _outbox_of_six_appends(path)
+    await _kill_child_at(harness, tmp_path, path, "after-commit")
+
+    # The first batch (the first three appends) is in the database; the outbox still
+    # holds it, so it is sent again: stored and rolled up once all the same.
+    first_batch = produced[:1200]
+    await assert_stored_exactly(backend, first_batch)
+    await _resend(backend, path)
+    await assert_stored_exactly(backend, produced)
+    await _assert_rolled_up_once(backend, produced)
 
 
 async def test_full_quota_during_an_outage_drops_the_oldest_counted(
