@@ -6,7 +6,12 @@ with noise and jitter. Both implementations compute the same samples in the
 same run; the figures are CPU time of this process (time.process_time).
 Also measured: the sampler's own Python loop per frame against an SPI stand-in
 that answers instantly, i.e. the CPU the driver spends besides the kernel's
-SPI work.
+SPI work; and a whole paced frame as the driver runs it on a Pi (the
+MonotonicTimebase clock, which spins between scans, then the numpy maths):
+its CPU share of one core over the frame's wall time is the real cost, set
+against the compute-only share above. The scan rate that frame reached and
+how late its scans were are printed too: they depend on this host's load,
+which is why they live here and not in the tests.
 
 Run: python -m bench.ct_frame [--repeat-numpy 200] [--repeat-python 10]
 """
@@ -27,7 +32,7 @@ from custom_components.wattkeeper.meters.ct_compute import compute_frame
 from custom_components.wattkeeper.meters.ct_config import CtConfig, CurrentChannel, VoltageChannel
 from custom_components.wattkeeper.meters.ct_frame import Frame, FrameResult
 from custom_components.wattkeeper.meters.ct_reference import compute_frame_reference
-from custom_components.wattkeeper.meters.ct_sampler import Mcp3208Sampler
+from custom_components.wattkeeper.meters.ct_sampler import Mcp3208Sampler, MonotonicTimebase
 from simulators.mcp3208 import Mcp3208Simulator, Signal
 
 RESULTS = Path(__file__).parent / "results" / "ct_frame.json"
@@ -90,6 +95,34 @@ class _FreeRunning:
         """Do not pace."""
 
 
+def paced_frames(config: CtConfig, count: int) -> dict[str, float]:
+    """Sample and compute `count` frames on the host's clock, as the driver does."""
+    sampler = Mcp3208Sampler(config, lambda bus, device: _InstantSpi(), MonotonicTimebase())
+    cpu = wall = 0.0
+    rates: list[float] = []
+    lateness: list[float] = []
+    period = config.scan_period_s
+    for _ in range(count):
+        cpu_start, wall_start = time.process_time(), time.perf_counter()
+        frame = sampler.sample()
+        compute_frame(frame, config)
+        cpu += time.process_time() - cpu_start
+        wall += time.perf_counter() - wall_start
+        first = frame.times[0]
+        rates.append((len(first) - 1) / float(first[-1] - first[0]))
+        # How far each scan started after its slot (the first transfer's midpoint, roughly).
+        late = first - (first[0] + period * np.arange(len(first)))
+        lateness.append(float(np.percentile(late, 99)))
+    return {
+        "cpu_ms_per_frame": round(cpu / count * 1e3, 1),
+        "wall_ms_per_frame": round(wall / count * 1e3, 1),
+        "core_share_pct": round(cpu / wall * 100, 1),
+        "scan_rate_hz": round(statistics.median(rates), 1),
+        "target_scan_rate_hz": round(1 / period, 1),
+        "late_p99_us": round(statistics.median(lateness) * 1e6, 1),
+    }
+
+
 def largest_difference(fast: FrameResult, slow: FrameResult) -> float:
     worst = 0.0
     for channel, a in fast.currents.items():
@@ -105,6 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat-numpy", type=int, default=200)
     parser.add_argument("--repeat-python", type=int, default=10)
+    parser.add_argument("--paced-frames", type=int, default=3)
     args = parser.parse_args()
 
     config = board()
@@ -124,6 +158,7 @@ def main() -> None:
     python_s = statistics.median(cpu_seconds(slow, args.repeat_python))
     sampler = Mcp3208Sampler(config, lambda bus, device: _InstantSpi(), _FreeRunning())
     sampler_s = statistics.median(cpu_seconds(sampler.sample, 5))
+    paced = paced_frames(config, args.paced_frames)
 
     figures = {
         "frame": {"channels": len(frame.channels), "scans": frame.scans},
@@ -135,8 +170,14 @@ def main() -> None:
             "python_pct": round(python_s * 100, 2),
         },
         "sampler_loop_ms_without_spi": round(sampler_s * 1e3, 1),
+        "paced_frame": paced,
+        "paced_over_compute_only": round(paced["core_share_pct"] / (numpy_s * 100), 1),
         "max_relative_difference": largest_difference(fast_result, slow_result),
-        "repeats": {"numpy": args.repeat_numpy, "python": args.repeat_python},
+        "repeats": {
+            "numpy": args.repeat_numpy,
+            "python": args.repeat_python,
+            "paced_frames": args.paced_frames,
+        },
         "machine": {
             "python": platform.python_version(),
             "numpy": np.__version__,
@@ -147,9 +188,25 @@ def main() -> None:
     print(f"numpy          {figures['numpy_ms']:>9} ms CPU")
     print(f"pure Python    {figures['python_ms']:>9} ms CPU (baseline, same samples, same run)")
     print(f"ratio          {figures['ratio_python_over_numpy']:>9} × faster with numpy")
-    print(f"one core at 1 frame/s: numpy {numpy_s * 100:.3f} %, pure Python {python_s * 100:.2f} %")
+    print(
+        f"compute only, one core at 1 frame/s: numpy {numpy_s * 100:.3f} %, "
+        f"pure Python {python_s * 100:.2f} %"
+    )
     print(
         f"sampler loop   {figures['sampler_loop_ms_without_spi']:>9} ms CPU per frame, SPI excluded"
+    )
+    print(
+        f"paced frame    {paced['cpu_ms_per_frame']:>9} ms CPU over {paced['wall_ms_per_frame']} ms"
+        f" = {paced['core_share_pct']} % of one core (sampling with MonotonicTimebase + numpy),"
+        f" {figures['paced_over_compute_only']} × the compute-only share"
+    )
+    print(
+        "               (the wait between scans spins on sleep(0): a busy host's scheduler "
+        "gives part of that time to others, an idle Pi's does not)"
+    )
+    print(
+        f"               scans at {paced['scan_rate_hz']} Hz (target "
+        f"{paced['target_scan_rate_hz']} Hz), 99th-percentile lateness {paced['late_p99_us']} µs"
     )
     print(f"results agree to {figures['max_relative_difference']:.1e} relative")
     print(f"measured on {platform.machine()}; a Raspberry Pi core is several times slower")

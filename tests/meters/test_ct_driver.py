@@ -372,9 +372,9 @@ async def test_close_releases_the_bus(make_meter: MakeMeter) -> None:
 async def test_host_clock_paces_a_real_time_frame() -> None:
     """The driver's own clock (no simulated time): scans are paced on the host's
     performance counter and the twin samples at the real moment of each transfer.
-    A smoke test of that path: on a loaded machine the scheduler's jitter lands
-    in the samples, so the bounds only say the path works; accuracy is tested
-    on simulated time elsewhere."""
+    A smoke test of that path only: on a shared machine the scheduler's delays
+    land in the samples, so it checks shapes and signs, not rates or accuracy
+    (accuracy is tested on simulated time above; rates are in bench/ct_frame.py)."""
     cfg = paired(1, waves=5)
     sim = Mcp3208Simulator(
         {
@@ -390,8 +390,18 @@ async def test_host_clock_paces_a_real_time_frame() -> None:
         await meter.close()
     result = meter.last_result
     assert result is not None
-    assert result.scans_used == cfg.scans_per_frame
-    assert result.scan_rate_hz == pytest.approx(3000.0, rel=0.25)
-    assert snapshot.values[key(Quantity.VOLTAGE, 0)] == pytest.approx(230.0, rel=0.25)
-    assert snapshot.values[key(Quantity.CURRENT, 1)] == pytest.approx(10.0, rel=0.25)
-    assert snapshot.values[key(Quantity.POWER, 1)] == pytest.approx(2300.0, rel=0.25)
+    assert 0 < result.scans_used <= cfg.scans_per_frame
+    assert math.isfinite(result.scan_rate_hz)
+    assert result.scan_rate_hz > 0
+    assert sim.transfers == cfg.scans_per_frame * len(cfg.scan_order)
+    assert snapshot.texts == {CLIPPED_CHANNELS: ""}
+    for quantity, channel in (
+        (Quantity.VOLTAGE, 0),
+        (Quantity.CURRENT, 1),
+        (Quantity.POWER, 1),
+        (Quantity.APPARENT_POWER, 1),
+    ):
+        reading = snapshot.values[key(quantity, channel)]
+        assert math.isfinite(reading)
+        assert reading > 0, (quantity, reading)
+    assert 0 < snapshot.values[key(Quantity.POWER_FACTOR, 1)] <= 1

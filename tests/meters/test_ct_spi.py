@@ -13,11 +13,11 @@ import pytest
 
 from custom_components.wattkeeper.meters.ct_clamp import CtClampMeter
 from custom_components.wattkeeper.meters.ct_config import CtConfig, CurrentChannel, VoltageChannel
+from custom_components.wattkeeper.meters.ct_sampler import Mcp3208Sampler
 from custom_components.wattkeeper.meters.ct_spi import (
     SpiDisabledError,
     SpiNotAvailableError,
     SpiPermissionError,
-    mcp3208_code,
     mcp3208_command,
     open_spidev,
 )
@@ -151,14 +151,21 @@ async def test_real_spidev_path_with_the_twin(
     assert current == pytest.approx(5.0, rel=0.005)
 
 
-@pytest.mark.parametrize("channel", range(8))
-def test_mcp3208_command_round_trip(channel: int) -> None:
-    """Each channel's command selects that input; the reply decodes to its level."""
+def test_every_channel_is_read_by_its_own_command() -> None:
+    """Each channel's command selects that input and its reply decodes to that
+    input's level, scan after scan (xfer2 overwrites what it is sent, so a
+    command reused without a copy would read garbage from the second scan on)."""
+    cfg = CtConfig(
+        device_id="host-spi0.0",
+        samples_per_wave=8,
+        waves=1,
+        currents=tuple(CurrentChannel(channel=c) for c in range(8)),
+    )
     sim = Mcp3208Simulator(
         {c: Signal(harmonics=(), units_per_code=1.0, offset_code=100.5 + 500 * c) for c in range(8)}
     )
-    sim.open(0, 0)
-    command = mcp3208_command(channel)
-    reply = sim.xfer2(command)
-    assert mcp3208_code(reply) == 100 + 500 * channel
-    assert command == reply  # spidev's quirk: the argument now holds the reply
+    frame = Mcp3208Sampler(cfg, sim.opener, sim).sample()
+    assert frame.channels == tuple(range(8))
+    for row, channel in enumerate(frame.channels):
+        assert frame.codes[row].tolist() == [100 + 500 * channel] * 8
+    assert mcp3208_command(5) == [0x07, 0x40, 0x00]

