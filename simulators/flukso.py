@@ -488,8 +488,9 @@ class FluksoSimulator:
                     )
                 )
                 index += 1
-        sensors.append(SimSensor(self._new_id(), index, 5, "water", "Water", source="water"))
-        sensors.append(SimSensor(self._new_id(), index + 1, 6, "gas", "Gas", source="gas"))
+        water, gas = _FLM03_PORT_NAMES[5], _FLM03_PORT_NAMES[6]
+        sensors.append(SimSensor(self._new_id(), index, 5, "water", water, source="water"))
+        sensors.append(SimSensor(self._new_id(), index + 1, 6, "gas", gas, source="gas"))
         return sensors
 
     def _flm02_config(self) -> dict[str, Any]:
@@ -536,9 +537,10 @@ class FluksoSimulator:
         flx: dict[str, Any] = {
             str(port): {"enable": 1, "class": "ct", "name": name, "shift": 0, "current": 50}
             for port, name in _FLM03_PORT_NAMES.items()
+            if port <= 4
         }
-        flx["5"] = {"enable": 1, "class": "pulse", "name": "Water", "constant": 1}
-        flx["6"] = {"enable": 1, "class": "pulse", "name": "Gas", "constant": 10}
+        flx["5"] = {"enable": 1, "class": "pulse", "name": _FLM03_PORT_NAMES[5], "constant": 1}
+        flx["6"] = {"enable": 1, "class": "pulse", "name": _FLM03_PORT_NAMES[6], "constant": 10}
         flx["7"] = {"enable": 0, "class": "uart", "name": "P1", "dsmr": 4}
         flx["main"] = {"led_mode": 255, "phase": "3p+n", "theta": 130}
         return flx
@@ -547,7 +549,16 @@ class FluksoSimulator:
         return f"{random.Random(f'{self.seed}-{slot}').getrandbits(128):032x}"
 
 
-_FLM03_PORT_NAMES = {1: "Grid L1", 2: "Grid L2", 3: "Grid L3", 4: "Solar"}
+# Named as a household in Brussels (Voisin d'énergie) names its ports; the FLM02
+# twin is named in English. Both are names the role proposal (flukso_roles.py) reads.
+_FLM03_PORT_NAMES = {
+    1: "Réseau L1",
+    2: "Réseau L2",
+    3: "Réseau L3",
+    4: "Panneaux solaires",
+    5: "Eau",
+    6: "Gaz",
+}
 
 
 def _json(data: Any) -> bytes:

@@ -24,6 +24,7 @@ from .flukso_helpers import (
     quick_meters,  # noqa: F401  (autouse)
     role_input,
     start_flukso_flow,
+    state_of,
     steady_amqtt,  # noqa: F401  (autouse)
     tick,
 )
@@ -302,3 +303,34 @@ async def test_reconfigure_keeps_the_password_it_does_not_show(
     assert result["reason"] == "reconfigure_successful"
     assert entry.data[CONF_PASSWORD] == "s3cret"
     assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_the_sensors_form_proposes_roles_from_the_function_names(
+    hass: HomeAssistant, any_model: FluksoSimulator
+) -> None:
+    sim = any_model
+    flow_id = await start_flukso_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_HOST: sim.host, CONF_PORT: sim.port}
+    )
+    defaults = {marker.schema: marker.default() for marker in result["data_schema"].schema}
+    # The wiring's roles, read from names like "Consumption" or "Réseau L1"; no sign is guessed.
+    proposed = {sensor_id: {**role, "sign": 1} for sensor_id, role in sim.expected_roles().items()}
+    assert defaults == role_input(proposed)
+
+    # Submitted untouched, as the demo does.
+    async with pumping(sim):
+        result = await hass.config_entries.flow.async_configure(flow_id, {})
+        await hass.async_block_till_done()
+    entry = result["result"]
+    assert entry.options == {CONF_ROLES: proposed}
+    await tick(hass, sim, entry)
+    production = float(state_of(hass, sim.device_id, "power_production"))
+    if sim.model == "FLM02":
+        # Its clamps measure no direction: the proposal is all the totals need.
+        consumption = float(state_of(hass, sim.device_id, "power_consumption"))
+        assert (consumption, production) == (sim.truth.consumption_w, sim.truth.production_w)
+    else:
+        # The FLM03's PV clamp is mounted the wrong way round: the user flips it (or the
+        # data-quality repair does) once production reads negative.
+        assert production == -sim.truth.production_w

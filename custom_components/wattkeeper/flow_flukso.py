@@ -4,7 +4,8 @@ The user gives the Fluksometer's own MQTT broker (port 1883, credentials when
 set); the flow connects, waits for the retained configuration topics and
 shows the sensors they list. The unique id is the Fluksometer's device id, so
 every Fluksometer is an entry of its own. Roles and signs per sensor are
-asked right away and again in the options, which end with the optional
+asked right away (pre-filled with the roles the sensors' function names
+suggest) and again in the options, which end with the optional
 flukso.net history backfill (flukso_backfill.py).
 """
 
@@ -38,7 +39,7 @@ from .flukso_entry import (
 from .meters.errors import MeterAuthError, MeterConnectionError, MeterError, MeterTimeoutError
 from .meters.flukso import DEFAULT_PORT, FluksoMeter
 from .meters.flukso_config import FluksoDevice
-from .meters.flukso_roles import Role, SensorRole, roles_from_options
+from .meters.flukso_roles import Role, SensorRole, propose_roles, roles_from_options
 from .meters.flukso_tmpo import TmpoClient
 from .meters.model import MeterIdentity, MeterKind
 
@@ -188,11 +189,13 @@ class FluksoFlowMixin(ConfigFlow):
                     options={CONF_ROLES: roles},
                 )
             errors["base"] = "sensor_in_two_roles"
+        device = self._fl_device
         return self.async_show_form(
             step_id="flukso_sensors",
-            data_schema=_roles_schema(self._fl_device, {}),
+            # Pre-filled with the roles the sensors' names suggest.
+            data_schema=_roles_schema(device, propose_roles(role_sensors(device))),
             errors=errors,
-            description_placeholders=_placeholders(self._fl_device),
+            description_placeholders=_placeholders(device),
         )
 
     async def async_step_flukso_reauth(self, entry_data: Mapping[str, Any]) -> Result:

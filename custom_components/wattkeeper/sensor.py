@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, Protocol, cast, runtime_checkable
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -48,6 +48,13 @@ from .recorder_runtime import RecorderConfigEntry
 from .write_throttle import ThrottledWrites, write_interval
 
 PARALLEL_UPDATES = 0  # the coordinator does all I/O
+
+
+@runtime_checkable
+class NamedChannels(Protocol):
+    """A driver that knows readable names for its channels (a Fluksometer's sensors)."""
+
+    def channel_name(self, channel: str) -> str | None: ...
 
 
 class Variant(StrEnum):
@@ -385,16 +392,20 @@ async def async_setup_entry(
         return
     coordinator = entry.runtime_data.coordinator
     known: set[tuple[str, QuantityKey]] = set()
+    driver = entry.runtime_data.meter
+    names = driver.channel_name if isinstance(driver, NamedChannels) else None
 
     @callback
     def add_new_series() -> None:
         new: list[QuantitySensor] = []
         for meter in coordinator.data.all_meters():
+            # The driver names its own channels, not those of its sub-meters.
+            own = names if meter.identity.serial == coordinator.identity.serial else None
             for key in meter.values:
                 if (meter.identity.serial, key) in known or not is_shown(key):
                     continue
                 known.add((meter.identity.serial, key))
-                new.append(QuantitySensor(coordinator, meter.identity, key))
+                new.append(QuantitySensor(coordinator, meter.identity, key, own))
         if new:
             async_add_entities(new)
 
@@ -410,7 +421,11 @@ class QuantitySensor(ThrottledWrites, WattkeeperEntity, SensorEntity):
     entity_description: QuantitySensorDescription
 
     def __init__(
-        self, coordinator: SnapshotCoordinator, meter: MeterIdentity, key: QuantityKey
+        self,
+        coordinator: SnapshotCoordinator,
+        meter: MeterIdentity,
+        key: QuantityKey,
+        channel_name: Callable[[str], str | None] | None = None,
     ) -> None:
         super().__init__(coordinator, meter)
         self.key = key
@@ -418,7 +433,7 @@ class QuantitySensor(ThrottledWrites, WattkeeperEntity, SensorEntity):
         self._attr_unique_id = f"{meter.serial}_{key.id}"
         self._attr_translation_key = translation_key(key)
         self.write_interval = write_interval(coordinator.config_entry.options, key)
-        placeholders = _placeholders(key)
+        placeholders = _placeholders(key, channel_name)
         if placeholders:
             self._attr_translation_placeholders = placeholders
 
@@ -446,10 +461,15 @@ class QuantitySensor(ThrottledWrites, WattkeeperEntity, SensorEntity):
         return attributes_fn(snapshot)
 
 
-def _placeholders(key: QuantityKey) -> dict[str, str]:
+def _placeholders(
+    key: QuantityKey, channel_name: Callable[[str], str | None] | None
+) -> dict[str, str]:
+    channel = key.channel
+    if channel is not None and channel_name is not None:
+        channel = channel_name(channel) or channel
     values: Iterable[tuple[str, object]] = (
         (Variant.TARIFF, key.tariff),
         (Variant.PHASE, key.phase),
-        (Variant.CHANNEL, key.channel),
+        (Variant.CHANNEL, channel),
     )
     return {name: str(value) for name, value in values if value is not None}

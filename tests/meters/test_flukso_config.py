@@ -15,6 +15,7 @@ from custom_components.wattkeeper.meters.flukso_config import (
     SensorType,
     decode_json_object,
     parse_device,
+    sensor_names,
 )
 from custom_components.wattkeeper.meters.flukso_readings import (
     Kind,
@@ -203,3 +204,43 @@ def test_interpret_rejects_wrong_units(kind: Kind, unit: str) -> None:
 
     with pytest.raises(UnitError):
         interpret(main, kind, RawReading(1700000000, 1, unit))
+
+
+def test_sensor_names_are_function_names_told_apart_by_subtype() -> None:
+    device = parse_device(DEVICE, load("flm03_config_sensor.json"), load("flm03_config_flx.json"))
+    names = sensor_names(device)
+    by_port_subtype = {(s.port, s.subtype): s.id for s in device.sensors.values()}
+
+    assert names[by_port_subtype[(1, "pplus")]] == "Grid L1 pplus"
+    assert names[by_port_subtype[(1, "pminus")]] == "Grid L1 pminus"
+    assert names[by_port_subtype[(5, None)]] == "Water meter"
+    assert len(set(names.values())) == len(names)
+
+
+def test_sensor_names_without_function_or_shared_take_port_then_id() -> None:
+    def electricity(sensor_id: str, function: str | None, port: int | None) -> dict[str, Any]:
+        entry: dict[str, Any] = {"id": sensor_id, "type": "electricity", "enable": "1"}
+        if function is not None:
+            entry["function"] = function
+        if port is not None:
+            entry["port"] = [str(port)]
+        return entry
+
+    a, b, c, d, e = (f"{n}" * 32 for n in "abcde")
+    device = parse_device(
+        DEVICE,
+        {
+            "1": electricity(a, "Solar", 1),
+            "2": electricity(b, "Solar", 2),
+            "3": electricity(c, None, 3),
+            "4": electricity(d, "Main", None),
+            "5": electricity(e, "Main", None),
+        },
+    )
+    assert sensor_names(device) == {
+        a: "Solar (port 1)",
+        b: "Solar (port 2)",
+        c: "port 3",
+        d: f"Main {d[:8]}",
+        e: f"Main {e[:8]}",
+    }

@@ -15,7 +15,9 @@ from custom_components.wattkeeper.meters.flukso_readings import Kind, Reading
 from custom_components.wattkeeper.meters.flukso_roles import (
     Role,
     SensorRole,
+    propose_roles,
     resolve_roles,
+    role_from_name,
     roles_from_options,
     snapshot_values,
 )
@@ -197,3 +199,58 @@ def test_roles_from_options_rejects_bad_entries(options: dict[str, object]) -> N
 def test_sign_must_be_plus_or_minus_one() -> None:
     with pytest.raises(ValueError, match="sign"):
         SensorRole(Role.GRID, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "role"),
+    [
+        ("Consumption", Role.CONSUMPTION),
+        ("Verbruik woning", Role.CONSUMPTION),
+        ("Consommation", Role.CONSUMPTION),
+        ("Hausverbrauch", Role.CONSUMPTION),  # a compound starting with a stem
+        ("Verbrauch", Role.CONSUMPTION),
+        ("Solar", Role.PRODUCTION),
+        ("PV", Role.PRODUCTION),
+        ("Zonnepanelen", Role.PRODUCTION),
+        ("Panneaux solaires", Role.PRODUCTION),
+        ("Photovoltaïque", Role.PRODUCTION),
+        ("productie", Role.PRODUCTION),
+        ("Grid L1", Role.GRID),
+        ("net", Role.GRID),
+        ("Main", Role.GRID),
+        ("Réseau L2", Role.GRID),
+        ("Netzbezug", Role.GRID),
+        # Nothing said, or two roles at once: no proposal.
+        ("Heat pump", None),
+        ("Zone 1", None),
+        ("Netflix", None),
+        ("Solar net", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_role_from_name(name: str | None, role: Role | None) -> None:
+    assert role_from_name(name) == role
+
+
+def test_proposals_name_active_power_sensors_only() -> None:
+    named = [
+        FluksoSensor(
+            id=sensor_id,
+            type=sensor_type,
+            function=function,
+            phase=None,
+            enabled=True,
+            port=port,
+        )
+        for sensor_id, sensor_type, function, port in (
+            ("a", SensorType.ELECTRICITY, "Verbruik", 1),
+            ("b", SensorType.ELECTRICITY, "Zon", 2),
+            ("c", SensorType.ELECTRICITY, "Heat pump", 3),
+            ("d", SensorType.WATER, "Net water", 4),  # a water meter is never the grid
+        )
+    ]
+    assert propose_roles(named) == {
+        "a": SensorRole(Role.CONSUMPTION),
+        "b": SensorRole(Role.PRODUCTION),
+    }

@@ -52,6 +52,7 @@ from .flukso_config import (
     decode_json_object,
     is_flm03,
     parse_device,
+    sensor_names,
 )
 from .flukso_readings import (
     Kind,
@@ -150,6 +151,7 @@ class FluksoMeter:
         self._stack: AsyncExitStack | None = None
         self._client: aiomqtt.Client | None = None
         self._receiving: asyncio.Future[aiomqtt.Message] | None = None
+        self._names: tuple[FluksoDevice, dict[str, str]] | None = None
 
     # -- StreamingMeter ---------------------------------------------------------
 
@@ -206,6 +208,14 @@ class FluksoMeter:
             name=f"Fluksometer {self.device.model}",
             address=f"{self.host}:{self.port}",
         )
+
+    def channel_name(self, channel: str) -> str | None:
+        """The readable name of a sensor's series (channel = sensor id), for entity names."""
+        if self.device is None:
+            return None
+        if self._names is None or self._names[0] is not self.device:
+            self._names = (self.device, sensor_names(self.device))
+        return self._names[1].get(channel)
 
     @property
     def connected(self) -> bool:

@@ -41,6 +41,7 @@ skipped. A config we cannot read raises FluksoConfigError.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -113,6 +114,37 @@ class FluksoDevice:
     @property
     def enabled_sensors(self) -> tuple[FluksoSensor, ...]:
         return tuple(sensor for sensor in self.sensors.values() if sensor.enabled)
+
+
+def sensor_names(device: FluksoDevice) -> dict[str, str]:
+    """A readable name per sensor, unique within the device.
+
+    The function name the user gave it on the Fluksometer (on an FLM03 its
+    port's name, so the subtype tells a port's sensors apart: "Grid L1
+    pminus"); without one, its port. Two sensors that would share a name get
+    their port, then their id's first digits, added.
+    """
+    names: dict[str, str] = {}
+    for sensor in device.sensors.values():
+        name = sensor.function or (f"port {sensor.port}" if sensor.port is not None else None)
+        name = name or sensor.id[:8]
+        if sensor.subtype is not None and sensor.type is SensorType.ELECTRICITY:
+            name = f"{name} {sensor.subtype}"
+        names[sensor.id] = name
+    for qualify in (_with_port, _with_id):
+        counts = Counter(names.values())
+        for sensor in device.sensors.values():
+            if counts[names[sensor.id]] > 1:
+                names[sensor.id] = qualify(names[sensor.id], sensor)
+    return names
+
+
+def _with_port(name: str, sensor: FluksoSensor) -> str:
+    return f"{name} (port {sensor.port})" if sensor.port is not None else name
+
+
+def _with_id(name: str, sensor: FluksoSensor) -> str:
+    return f"{name} {sensor.id[:8]}"
 
 
 def decode_json_object(payload: bytes | str) -> dict[str, Any]:

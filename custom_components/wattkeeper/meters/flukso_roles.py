@@ -29,14 +29,20 @@ Derived (channel-less) quantities:
   Counters are never derived through the balance: their offsets differ.
 A derived value is left out until every sensor it sums has reported, so a total
 never jumps when a late sensor arrives.
+
+`propose_roles` reads roles from the sensors' function names ("Verbruik",
+"Panneaux solaires", "Netz L1") for the config flow to pre-fill; it never
+guesses a sign.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from .flukso_config import MODEL_FLM03, FluksoDevice, FluksoSensor
 from .flukso_readings import Kind, Reading
@@ -84,6 +90,72 @@ def roles_from_options(options: Mapping[str, Any]) -> dict[str, SensorRole]:
             raise ValueError(f"sign for {sensor_id} must be 1 or -1")
         roles[sensor_id.lower()] = SensorRole(role, int(sign))
     return roles
+
+
+# Words in a sensor's function name that say its role, in the languages of
+# Fluksometer users (en, nl, fr, de, and a few more). A word matches when it
+# is one of these, or starts with one of four letters or more ("zonnepanelen",
+# "Netzbezug", "photovoltaïque"); shorter ones must match whole ("net", "pv").
+_ROLE_WORDS: Final[Mapping[Role, tuple[str, ...]]] = {
+    Role.CONSUMPTION: (
+        "consum",  # consumption, consumo
+        "verbruik",
+        "consomm",  # consommation
+        "verbrauch",
+        "usage",
+        "house",
+        "huis",
+        "woning",
+        "maison",
+        "haus",
+        "load",
+    ),
+    Role.PRODUCTION: (
+        "solar",
+        "solaire",
+        "sun",
+        "pv",
+        "photovolt",
+        "product",  # production, productie
+        "opbrengst",
+        "opwek",
+        "erzeug",
+        "zon",
+        "zonne",
+        "inverter",
+        "omvormer",
+        "onduleur",
+        "wechselrichter",
+        "wind",
+    ),
+    Role.GRID: ("grid", "net", "netz", "main", "reseau"),
+}
+
+
+def role_from_name(name: str | None) -> Role | None:
+    """The role a sensor's function name suggests; None when it names none or several."""
+    if not name:
+        return None
+    plain = unicodedata.normalize("NFKD", name.casefold())
+    plain = "".join(char for char in plain if not unicodedata.combining(char))
+    words = [word for word in re.split(r"[^a-z0-9]+", plain) if word]
+    found = {
+        role
+        for role, stems in _ROLE_WORDS.items()
+        for word in words
+        for stem in stems
+        if word == stem or (len(stem) >= 4 and word.startswith(stem))
+    }
+    return found.pop() if len(found) == 1 else None
+
+
+def propose_roles(sensors: Iterable[FluksoSensor]) -> dict[str, SensorRole]:
+    """Roles for the sensors whose function names say one; signs are left as measured."""
+    proposed: dict[str, SensorRole] = {}
+    for sensor in sensors:
+        if sensor.active_power and (role := role_from_name(sensor.function)) is not None:
+            proposed[sensor.id] = SensorRole(role)
+    return proposed
 
 
 def resolve_roles(device: FluksoDevice, roles: Mapping[str, SensorRole]) -> dict[str, SensorRole]:
