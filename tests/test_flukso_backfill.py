@@ -55,6 +55,11 @@ def hour(n: int) -> datetime:
     return datetime.fromtimestamp(H0 + n * 3600, UTC)
 
 
+def field(sim: FluksoSimulator, port: int) -> str:
+    """A token field of the backfill form: named after the sensor, as the user named it."""
+    return sim.sensor(port=port).function
+
+
 @pytest.fixture
 async def flm02() -> AsyncIterator[FluksoSimulator]:
     sim = FluksoSimulator("FLM02", counter_every=1)
@@ -149,12 +154,16 @@ async def test_backfill_imports_hourly_statistics_and_is_idempotent(
     anchors = {target: (await _statistics(hass, target, "5minute"))[0] for target in targets}
 
     reports: list[BackfillReport] = []
+    form = {CONF_TMPO_URL: tmpo.base_url, field(flm02, 1): TOKEN}
     for _ in range(2):
-        result = await _backfill(hass, flm02, entry, {CONF_TMPO_URL: tmpo.base_url, clamp: TOKEN})
+        result = await _backfill(hass, flm02, entry, form)
         assert result["type"] is FlowResultType.CREATE_ENTRY
         task = last_backfill(hass, entry.entry_id)
         assert task is not None
         reports.append(await task)
+        # A stored token is imported once; cleared and entered again, it runs again.
+        await _backfill(hass, flm02, entry, {CONF_TMPO_URL: tmpo.base_url})
+        assert CONF_TMPO_TOKENS not in entry.options
         for target in targets:
             _, state, total = anchors[target]
             rows = await _statistics(hass, target, "hour")
@@ -174,17 +183,48 @@ async def test_backfill_imports_hourly_statistics_and_is_idempotent(
 
     assert reports[0] == reports[1]
     assert reports[0].imported == dict.fromkeys(targets, 3)
-    assert reports[0].failed == {}
-    assert entry.options[CONF_TMPO_TOKENS] == {clamp: TOKEN}
+    assert (reports[0].failed, reports[0].skipped, reports[0].unnamed) == ({}, [], [])
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"flukso_backfill_{entry.entry_id}") is None
+
+
+async def test_unchanged_tokens_are_not_checked_or_imported_again(
+    recorder_mock: None, hass: HomeAssistant, flm02: FluksoSimulator, tmpo: TmpoServer
+) -> None:
+    entry = await add_flukso(hass, flm02)
+    await _compile_statistics(hass, flm02, entry)
+    clamp = flm02.sensor(port=1).id
+    await _backfill(hass, flm02, entry, {CONF_TMPO_URL: tmpo.base_url, field(flm02, 1): TOKEN})
+    first = last_backfill(hass, entry.entry_id)
+    assert first is not None
+    await first
+    assert entry.options[CONF_TMPO_TOKENS] == {clamp: TOKEN}
+
+    await tmpo.stop()  # offline: flukso.net cannot be asked
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], role_input(flm02.expected_roles())
+    )
+    # The stored token is pre-filled; the form sends it back as it is.
+    suggested = {
+        str(marker.schema): (marker.description or {}).get("suggested_value")
+        for marker in result["data_schema"].schema
+    }
+    assert suggested[field(flm02, 1)] == TOKEN
+    async with pumping(flm02):
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {CONF_TMPO_URL: tmpo.base_url, field(flm02, 1): TOKEN}
+        )
+        await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert last_backfill(hass, entry.entry_id) is first  # nothing started again
+    assert entry.options[CONF_TMPO_TOKENS] == {clamp: TOKEN}
 
 
 async def test_backfill_waits_for_the_first_statistics(
     recorder_mock: None, hass: HomeAssistant, flm02: FluksoSimulator, tmpo: TmpoServer
 ) -> None:
     entry = await add_flukso(hass, flm02)
-    clamp = flm02.sensor(port=1).id
-    await _backfill(hass, flm02, entry, {CONF_TMPO_URL: tmpo.base_url, clamp: TOKEN})
+    await _backfill(hass, flm02, entry, {CONF_TMPO_URL: tmpo.base_url, field(flm02, 1): TOKEN})
     task = last_backfill(hass, entry.entry_id)
     assert task is not None
     await hass.async_block_till_done()
@@ -208,7 +248,7 @@ async def test_backfill_of_a_gauge_series_raises_a_repair_issue(
     entry = await add_flukso(hass, flm02)
     await _compile_statistics(hass, flm02, entry)
     solar = flm02.sensor(port=2).id
-    await _backfill(hass, flm02, entry, {CONF_TMPO_URL: tmpo.base_url, solar: "s0lar"})
+    await _backfill(hass, flm02, entry, {CONF_TMPO_URL: tmpo.base_url, field(flm02, 2): "s0lar"})
     task = last_backfill(hass, entry.entry_id)
     assert task is not None
     report = await task
@@ -223,7 +263,7 @@ async def test_token_errors_are_shown_in_the_form(
     recorder_mock: None, hass: HomeAssistant, flm02: FluksoSimulator, tmpo: TmpoServer
 ) -> None:
     entry = await add_flukso(hass, flm02)
-    clamp = flm02.sensor(port=1).id
+    clamp = field(flm02, 1)
     result = await hass.config_entries.options.async_init(entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], role_input(flm02.expected_roles())
@@ -247,6 +287,6 @@ async def test_backfill_needs_the_recorder(hass: HomeAssistant, flm02: FluksoSim
         result["flow_id"], role_input(flm02.expected_roles())
     )
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {flm02.sensor(port=1).id: TOKEN}
+        result["flow_id"], {field(flm02, 1): TOKEN}
     )
     assert result["errors"] == {"base": "recorder_not_loaded"}

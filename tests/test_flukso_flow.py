@@ -259,10 +259,10 @@ async def test_options_change_roles_and_skip_the_backfill(
         result["flow_id"], role_input(flm02.expected_roles())
     )
     assert result["step_id"] == "flukso_backfill"
-    # Token fields are named after the sensors with a counter history.
+    # Token fields are named after the sensors with a counter history, as the user named them.
     assert set(result["data_schema"].schema) == {
         CONF_TMPO_URL,
-        *(s.id for s in flm02.sensors if s.enabled),
+        *(s.function for s in flm02.sensors if s.enabled),
     }
     async with pumping(flm02):
         result = await hass.config_entries.options.async_configure(result["flow_id"], {})

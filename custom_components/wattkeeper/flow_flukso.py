@@ -28,13 +28,13 @@ from .flukso_entry import (
     CONF_ROLES,
     CONF_TMPO_TOKENS,
     CONF_TMPO_URL,
-    counter_sensors,
     describe,
     label,
     meter_from_data,
     role_sensors,
     roles_by_role,
     tmpo_url,
+    token_fields,
 )
 from .meters.errors import MeterAuthError, MeterConnectionError, MeterError, MeterTimeoutError
 from .meters.flukso import DEFAULT_PORT, FluksoMeter
@@ -297,41 +297,57 @@ class FluksoOptionsFlowMixin(OptionsFlow):
         )
 
     async def async_step_flukso_backfill(self, user_input: dict[str, Any] | None = None) -> Result:
-        """Optionally import the flukso.net history of the sensors given a token."""
+        """Optionally import the flukso.net history of the sensors given a token.
+
+        Stored tokens are pre-filled; only new or changed ones (or all of them
+        after the address changed) are checked and imported again, so saving
+        other options works offline.
+        """
         device = self._fl_device_found
         assert device is not None
         assert self._fl_roles is not None
         options = self.config_entry.options
+        stored: Mapping[str, str] = options.get(CONF_TMPO_TOKENS, {})
+        fields = token_fields(device)
         errors: dict[str, str] = {}
         if user_input is not None:
             url = str(user_input.get(CONF_TMPO_URL) or tmpo_url(options)).strip()
-            tokens = {
-                sensor.id: token
-                for sensor in counter_sensors(device)
-                if (token := str(user_input.get(sensor.id) or "").strip())
+            entered = {
+                field: token
+                for field in fields
+                if (token := str(user_input.get(field) or "").strip())
             }
-            if tokens:
-                errors = await self._fl_check_tokens(url, tokens)
+            tokens = {fields[field].id: token for field, token in entered.items()}
+            same_url = url == tmpo_url(options)
+            changed = {
+                sensor_id: token
+                for sensor_id, token in tokens.items()
+                if not same_url or stored.get(sensor_id) != token
+            }
+            if changed:
+                errors = await self._fl_check_tokens(url, changed)
+                by_id = {sensor.id: field for field, sensor in fields.items()}
+                errors = {by_id.get(key, key): error for key, error in errors.items()}
             if not errors:
                 new_options = {CONF_ROLES: self._fl_roles, CONF_TMPO_URL: url}
                 if tokens:
                     new_options[CONF_TMPO_TOKENS] = tokens
-                    self._fl_start_backfill(device, url, tokens)
+                if changed:
+                    self._fl_start_backfill(device, url, changed)
                 return self.async_create_entry(data=new_options)
-        stored = options.get(CONF_TMPO_TOKENS, {})
-        fields: dict[vol.Marker, Any] = {
+        schema: dict[vol.Marker, Any] = {
             vol.Optional(CONF_TMPO_URL, default=tmpo_url(options)): str
         }
-        for sensor in counter_sensors(device):
+        for field, sensor in fields.items():
             suggested = {"suggested_value": stored.get(sensor.id)}
-            fields[vol.Optional(sensor.id, description=suggested)] = _SECRET
+            schema[vol.Optional(field, description=suggested)] = _SECRET
         return self.async_show_form(
             step_id="flukso_backfill",
-            data_schema=vol.Schema(fields),
+            data_schema=vol.Schema(schema),
             errors=errors,
             description_placeholders={
                 "sensors": _sensor_list(
-                    [f"`{s.id}`: {describe(s)}" for s in counter_sensors(device)]
+                    [f"{field}: {describe(s)}, `{s.id}`" for field, s in fields.items()]
                 )
             },
         )

@@ -18,7 +18,13 @@ from homeassistant.core import HomeAssistant
 from .const import CONF_TOKEN
 from .coordinator import WattkeeperConfigEntry
 from .meters.flukso import DEFAULT_PORT, FluksoMeter
-from .meters.flukso_config import MODEL_FLM03, SUBTYPE_PPLUS, FluksoDevice, FluksoSensor
+from .meters.flukso_config import (
+    MODEL_FLM03,
+    SUBTYPE_PPLUS,
+    FluksoDevice,
+    FluksoSensor,
+    sensor_names,
+)
 from .meters.flukso_roles import Role, SensorRole, roles_from_options
 from .meters.flukso_tmpo import DEFAULT_BASE_URL
 
@@ -86,6 +92,18 @@ def role_sensors(device: FluksoDevice) -> list[FluksoSensor]:
 def counter_sensors(device: FluksoDevice) -> list[FluksoSensor]:
     """The sensors whose counter history flukso.net keeps: active energy, gas, water."""
     return [s for s in device.enabled_sensors if s.active_power or s.type.value in ("gas", "water")]
+
+
+def token_fields(device: FluksoDevice) -> dict[str, FluksoSensor]:
+    """The backfill form's token fields, keyed by the sensors' names.
+
+    A form shows a field's key where it has no translation, and these keys
+    are the user's own sensor names (flukso_config.sensor_names).
+    """
+    names = sensor_names(device)
+    return {
+        names[s.id] if names[s.id] != CONF_TMPO_URL else s.id: s for s in counter_sensors(device)
+    }
 
 
 def describe(sensor: FluksoSensor) -> str:
