@@ -29,6 +29,7 @@ from custom_components.wattkeeper.recorder import (
 )
 from custom_components.wattkeeper.recorder.timeconv import from_us
 
+from .data import SITE
 from .pg_server import EmbeddedPostgres
 
 
@@ -37,8 +38,11 @@ class BackendHarness(Protocol):
 
     name: str
 
-    async def make(self, *, time_zone: str = "UTC") -> Backend:
-        """A new, opened backend on an empty database; closed by the harness at the end."""
+    async def make(
+        self, *, time_zone: str = "UTC", site: str | None = SITE, shared: bool = False
+    ) -> Backend:
+        """A new, opened backend of `site` on an empty database, or with `shared` on the
+        database `make` created last; closed by the harness at the end."""
 
     def config(self) -> object:
         """The config of the database `make` created last (picklable, for child processes)."""
@@ -86,10 +90,13 @@ class SqliteHarness(_HarnessBase):
         self._folder = folder
         self._path = folder / "none.db"
 
-    async def make(self, *, time_zone: str = "UTC") -> Backend:
-        self._path = self._folder / f"recorder-{len(self._backends)}.db"
+    async def make(
+        self, *, time_zone: str = "UTC", site: str | None = SITE, shared: bool = False
+    ) -> Backend:
+        if not shared:
+            self._path = self._folder / f"recorder-{len(self._backends)}.db"
         return await self._make(
-            SqliteConfig(path=self._path, time_zone=time_zone, busy_timeout=0.1)
+            SqliteConfig(path=self._path, time_zone=time_zone, busy_timeout=0.1, site=site)
         )
 
     @asynccontextmanager
@@ -128,9 +135,12 @@ class PostgresHarness(_HarnessBase):
         self._server = server
         self._schema = ""
 
-    async def make(self, *, time_zone: str = "UTC") -> Backend:
+    async def make(
+        self, *, time_zone: str = "UTC", site: str | None = SITE, shared: bool = False
+    ) -> Backend:
         # A schema per backend: as isolated as a database, and made in milliseconds.
-        self._schema = f"wk_{uuid.uuid4().hex[:12]}"
+        if not shared:
+            self._schema = f"wk_{uuid.uuid4().hex[:12]}"
         config = PostgresConfig(
             host=self._server.host,
             port=self._server.port,
@@ -139,6 +149,7 @@ class PostgresHarness(_HarnessBase):
             ssl_mode=SslMode.DISABLE,
             schema=self._schema,
             time_zone=time_zone,
+            site=site,
             connect_timeout=5.0,
         )
         return await self._make(config)

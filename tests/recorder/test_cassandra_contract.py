@@ -27,6 +27,8 @@ from custom_components.wattkeeper.recorder.cassandra_session import CassandraSes
 from custom_components.wattkeeper.recorder.timeconv import DAY_US
 from simulators.cql import CqlServer
 
+from .data import SITE
+
 for _module in sorted(pkgutil.iter_modules([str(Path(__file__).parent)])):
     if _module.name.startswith("test_contract_"):
         _suite = importlib.import_module(f".{_module.name}", __package__)
@@ -60,6 +62,7 @@ def cassandra_config(server: CqlServer, **overrides: object) -> CassandraConfig:
         "port": server.port,
         "keyspace": f"wk_{uuid.uuid4().hex[:12]}",
         "local_datacenter": "dc1",
+        "site": SITE,
         "raw_retention_days": 0,  # the contract applies retention explicitly
         "reactor": "asyncio",
         "connect_timeout": 2.0,
@@ -84,8 +87,13 @@ class CassandraHarness:
     def config(self) -> object:
         return self._config
 
-    async def make(self, *, time_zone: str = "UTC") -> Backend:
-        self._config = cassandra_config(self.server, time_zone=time_zone)
+    async def make(
+        self, *, time_zone: str = "UTC", site: str | None = SITE, shared: bool = False
+    ) -> Backend:
+        overrides: dict[str, object] = {"time_zone": time_zone, "site": site}
+        if shared and self._config is not None:
+            overrides["keyspace"] = self._config.keyspace
+        self._config = cassandra_config(self.server, **overrides)
         backend = create_backend(self._config)
         assert isinstance(backend, CassandraBackend)
         await backend.open()

@@ -60,18 +60,20 @@ class Backend(Protocol):
         """Record that `site` is alive, its Wattkeeper version and its outbox backlog."""
 
     async def recompute_rollups(self, start: datetime, end: datetime) -> int:
-        """Rebuild every rollup bucket holding readings in [start, end) from raw data.
+        """Rebuild every rollup bucket of the backend's site holding readings in
+        [start, end) from raw data.
 
         Buckets whose raw readings retention already deleted are kept as they are.
         Returns how many 15-minute buckets were recomputed.
         """
 
     async def apply_retention(self, days: int, now: datetime | None = None) -> int:
-        """Delete raw readings older than `days` (0 keeps them forever), but only in
-        15-minute buckets whose rollup matches the raw data. Returns how many were deleted."""
+        """Delete raw readings of the backend's site older than `days` (0 keeps them
+        forever), but only in 15-minute buckets whose rollup matches the raw data.
+        Returns how many were deleted."""
 
     async def read_series(self) -> list[SeriesInfo]:
-        """Every series the backend knows."""
+        """Every series of the backend's site (`site` of its config; None: every site)."""
 
     async def read_samples(self, key: SeriesKey, start: datetime, end: datetime) -> list[Sample]:
         """Raw readings of one series in [start, end), oldest first."""

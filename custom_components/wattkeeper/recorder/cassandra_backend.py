@@ -391,11 +391,22 @@ class CassandraBackend:
 
     async def read_series(self) -> list[SeriesInfo]:
         db, st = await self._ready()
+        results = await db.execute_all((st.select_series, (site,)) for site in await self._sites())
         return [
             SeriesInfo(site=row[0], device=row[1], quantity=row[2], meter_kind=row[3],
                        unit=row[4], is_counter=bool(row[5]), entity_id=row[6])
-            for row in await db.execute(st.select_series)
+            for rows in results
+            for row in rows
         ]  # fmt: skip
+
+    async def _sites(self) -> list[str]:
+        """The sites whose series this backend acts on: its own, or without one every site
+        that sent a heartbeat and every site this backend wrote series of."""
+        if self.config.site is not None:
+            return [self.config.site]
+        db, st = await self._ready()
+        known = {str(row[0]) for row in await db.execute(st.select_sites)}
+        return sorted(known | {info.site for info in self._series.values()})
 
     async def read_samples(self, key: SeriesKey, start: datetime, end: datetime) -> list[Sample]:
         db, st = await self._ready()

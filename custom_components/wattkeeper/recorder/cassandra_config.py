@@ -66,6 +66,10 @@ class CassandraConfig:
     reactor: str = "auto"
     # Day, week and month rollups follow this IANA zone (the site's).
     time_zone: str = "UTC"
+    # The household whose series retention, recomputation and read_series act on: one
+    # partition of `series`, so households sharing a cluster never touch each other's
+    # data. None: every site that sent a heartbeat (and those this backend wrote).
+    site: str | None = None
 
     def __post_init__(self) -> None:
         try:

@@ -1,8 +1,8 @@
 """Every statement the Cassandra backend runs, prepared once per session.
 
 Each names its whole partition key, so the driver routes it to a replica and
-no statement needs ALLOW FILTERING. `series` and `sites` are read whole: they
-are small, one row per series or site.
+no statement needs ALLOW FILTERING. `series` is read one site (partition) at a
+time; only `sites`, one row per household, is read whole.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ CQL: Final[dict[str, str]] = {
         "entity_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
     ),
     "select_series": (
-        "SELECT site, device, quantity, meter_kind, unit, is_counter, entity_id FROM {ks}.series"
+        "SELECT site, device, quantity, meter_kind, unit, is_counter, entity_id FROM {ks}.series "
+        "WHERE site = ?"
     ),
     "insert_statistic": (
         "INSERT INTO {ks}.ha_statistics (site, statistic_id, period, month, start, mean, min, "

@@ -37,6 +37,9 @@ class SqliteConfig:
     path: Path
     # Day, week and month rollups follow this IANA zone (the site's).
     time_zone: str = "UTC"
+    # The household whose series retention, recomputation and read_series act on;
+    # None: every site in the database.
+    site: str | None = None
     # How long a write waits for another process's lock before the sender backs off.
     busy_timeout: float = 5.0
 
@@ -58,6 +61,9 @@ class PostgresConfig:
     # The PostgreSQL schema (namespace) that holds Wattkeeper's tables; created if missing.
     schema: str = "public"
     time_zone: str = "UTC"
+    # The household whose series retention, recomputation and read_series act on, so
+    # sites sharing one database never touch each other's data; None: every site.
+    site: str | None = None
     connect_timeout: float = 10.0
     command_timeout: float = 300.0
     # None: use TimescaleDB when the extension can be created; False: never.

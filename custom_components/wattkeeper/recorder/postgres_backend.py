@@ -84,7 +84,7 @@ class PostgresBackend:
                     await migrate(conn, self.config.schema)
                     self.timescale = await ensure_timescale(conn, self.config.use_timescale)
                     self._series = {}
-                    for row in await conn.fetch(sql.READ_SERIES_WITH_IDS):
+                    for row in await conn.fetch(sql.READ_SERIES_WITH_IDS, self.config.site):
                         info = _series_info(row)
                         self._series[info.key] = (row["id"], info)
             except BaseException as err:
@@ -214,7 +214,9 @@ class PostgresBackend:
 
     async def recompute_rollups(self, start: datetime, end: datetime) -> int:
         async with self._connection() as conn:
-            extent = await conn.fetchrow(sql.RAW_EXTENT, floor_quarter(to_us(start)), to_us(end))
+            extent = await conn.fetchrow(
+                sql.RAW_EXTENT, floor_quarter(to_us(start)), to_us(end), self.config.site
+            )
         if extent is None or extent[0] is None:
             return 0
         first, last = extent
@@ -223,7 +225,7 @@ class PostgresBackend:
         for low in range(floor_quarter(first), last + 1, DAY_US):
             high = min(low + DAY_US, last + 1)
             async with self._connection() as conn, conn.transaction():
-                touched = await conn.fetch(sql.TOUCHED_IN_RANGE, low, high)
+                touched = await conn.fetch(sql.TOUCHED_IN_RANGE, low, high, self.config.site)
                 if touched:
                     await self._refresh(conn, [(r[0], r[1], r[2]) for r in touched])
                     total += len(touched)
@@ -235,14 +237,14 @@ class PostgresBackend:
         cutoff = from_us(floor_quarter(to_us((now or datetime.now(UTC)) - timedelta(days=days))))
         deleted = 0
         async with self._connection() as conn:
-            oldest: datetime | None = await conn.fetchval(sql.OLDEST_RAW)
+            oldest: datetime | None = await conn.fetchval(sql.OLDEST_RAW, self.config.site)
             if oldest is None:
                 return 0
             low = from_us(floor_quarter(to_us(oldest)))
             while low < cutoff:
                 high = min(low + timedelta(days=1), cutoff)
                 async with conn.transaction():
-                    status = await conn.execute(sql.RETENTION, low, high)
+                    status = await conn.execute(sql.RETENTION, low, high, self.config.site)
                 deleted += int(status.rsplit(" ", 1)[1])
                 low = high
         return deleted
@@ -251,7 +253,9 @@ class PostgresBackend:
 
     async def read_series(self) -> list[SeriesInfo]:
         async with self._connection() as conn:
-            return [_series_info(row) for row in await conn.fetch(sql.READ_SERIES)]
+            return [
+                _series_info(row) for row in await conn.fetch(sql.READ_SERIES, self.config.site)
+            ]
 
     async def read_samples(self, key: SeriesKey, start: datetime, end: datetime) -> list[Sample]:
         async with self._connection() as conn:

@@ -69,12 +69,21 @@ INSERT_NEW_SAMPLES = _STAGED_SAMPLES
 # The idempotent insert, for batches that repeat stored readings.
 INSERT_SAMPLES = _STAGED_SAMPLES + "\nON CONFLICT DO NOTHING"
 
-# (series, 15-minute bucket start in µs, counter?) of the readings stored in a time range.
+
+# Every query of series names the backend's site ($n; NULL for every site), so
+# households sharing a database never act on each other's data.
+def of_site(param: str, alias: str = "") -> str:
+    column = f"{alias}.site" if alias else "site"
+    return f"({param}::text IS NULL OR {column} = {param}::text)"
+
+
+# (series, 15-minute bucket start in µs, counter?) of the readings stored in a time range,
+# of the series of site $3.
 TOUCHED_IN_RANGE = f"""
 SELECT s.series, {us_of("date_bin('15 minutes', s.ts, TIMESTAMPTZ 'epoch')")} AS bucket,
     se.is_counter
 FROM samples s JOIN series se ON se.id = s.series
-WHERE s.ts >= {ts_of("$1::int8")} AND s.ts < {ts_of("$2::int8")}
+WHERE s.ts >= {ts_of("$1::int8")} AND s.ts < {ts_of("$2::int8")} AND {of_site("$3", "se")}
 GROUP BY 1, 2, 3"""  # noqa: S608
 
 # For counters: the bucket of the first reading after each touched bucket, whose
@@ -179,23 +188,28 @@ INSERT INTO sites (site, last_seen, version, backlog, time_zone) VALUES ($1, now
 ON CONFLICT (site) DO UPDATE SET last_seen = excluded.last_seen, version = excluded.version,
     backlog = excluded.backlog, time_zone = excluded.time_zone"""
 
-OLDEST_RAW = """
+OLDEST_RAW = f"""
 SELECT min(o.ts) FROM series se
-CROSS JOIN LATERAL (SELECT min(ts) AS ts FROM samples WHERE series = se.id) o"""
+CROSS JOIN LATERAL (SELECT min(ts) AS ts FROM samples WHERE series = se.id) o
+WHERE {of_site("$1", "se")}"""  # noqa: S608
 
-# First and last raw reading in [$1, $2), through the primary key of each series.
+# First and last raw reading in [$1, $2) of site $3, through the primary key of each series.
 RAW_EXTENT = f"""
 SELECT {us_of("min(lo.ts)")}, {us_of("max(hi.ts)")} FROM series se
 CROSS JOIN LATERAL (SELECT min(ts) AS ts FROM samples
     WHERE series = se.id AND ts >= {ts_of("$1::int8")} AND ts < {ts_of("$2::int8")}) lo
 CROSS JOIN LATERAL (SELECT max(ts) AS ts FROM samples
-    WHERE series = se.id AND ts >= {ts_of("$1::int8")} AND ts < {ts_of("$2::int8")}) hi"""  # noqa: S608
+    WHERE series = se.id AND ts >= {ts_of("$1::int8")} AND ts < {ts_of("$2::int8")}) hi
+WHERE {of_site("$3", "se")}"""  # noqa: S608
 
-# Delete raw readings in [$1, $2) of buckets whose 15-minute rollup counts them all.
+# Delete raw readings in [$1, $2) of site $3 in buckets whose 15-minute rollup counts
+# them all.
 RETENTION = f"""
 WITH raw AS (
     SELECT series, date_bin('15 minutes', ts, TIMESTAMPTZ 'epoch') AS bucket, count(*) AS n
-    FROM samples WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2
+    FROM samples WHERE ts >= $1 AND ts < $2
+        AND series IN (SELECT id FROM series WHERE {of_site("$3")})
+    GROUP BY 1, 2
 ), rolled AS (
     SELECT raw.series, raw.bucket FROM raw
     JOIN {QUARTER} r ON r.series = raw.series AND r.bucket = raw.bucket AND r.count = raw.n
@@ -206,13 +220,13 @@ WHERE ts >= $1 AND ts < $2
 
 SERIES_ID = "SELECT id FROM series WHERE site = $1 AND device = $2 AND quantity = $3"
 
-READ_SERIES_WITH_IDS = (
-    "SELECT id, site, device, quantity, unit, entity_id, meter_kind, is_counter FROM series"
-)
+READ_SERIES_WITH_IDS = f"""
+SELECT id, site, device, quantity, unit, entity_id, meter_kind, is_counter FROM series
+WHERE {of_site("$1")}"""  # noqa: S608
 
-READ_SERIES = (
-    "SELECT site, device, quantity, unit, entity_id, meter_kind, is_counter FROM series ORDER BY id"
-)
+READ_SERIES = f"""
+SELECT site, device, quantity, unit, entity_id, meter_kind, is_counter FROM series
+WHERE {of_site("$1")} ORDER BY id"""  # noqa: S608
 
 READ_SAMPLES = """
 SELECT ts, value FROM samples WHERE series = $1 AND ts >= $2 AND ts < $3 ORDER BY ts"""

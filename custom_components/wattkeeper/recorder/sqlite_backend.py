@@ -74,7 +74,8 @@ class SqliteBackend:
         conn.execute("PRAGMA synchronous = NORMAL")
         migrate(conn)
         self._series = {
-            info.key: (series_id, info) for series_id, info in _load_series(conn).items()
+            info.key: (series_id, info)
+            for series_id, info in _load_series(conn, self.config.site).items()
         }
 
     async def close(self) -> None:
@@ -176,7 +177,9 @@ class SqliteBackend:
 
     async def recompute_rollups(self, start: datetime, end: datetime) -> int:
         low, high = floor_quarter(to_us(start)), to_us(end)
-        extent = await self._call(functools.partial(_raw_extent, low=low, high=high))
+        extent = await self._call(
+            functools.partial(_raw_extent, low=low, high=high, site=self.config.site)
+        )
         if extent is None:
             return 0
         first, last = extent
@@ -192,7 +195,7 @@ class SqliteBackend:
         try:
             quarters: set[tuple[int, int]] = set()
             counters: set[int] = set()
-            for series_id, info in _load_series(conn).items():
+            for series_id, info in _load_series(conn, self.config.site).items():
                 if info.is_counter:
                     counters.add(series_id)
                 quarters.update(
@@ -215,13 +218,14 @@ class SqliteBackend:
             return 0
         cutoff = floor_quarter(to_us((now or datetime.now(UTC)) - timedelta(days=days)))
         async with self._lock:
-            result: int = await self._call(lambda conn: _retention(conn, cutoff))
+            result: int = await self._call(lambda conn: _retention(conn, cutoff, self.config.site))
             return result
 
     # -- reads -----------------------------------------------------------------------
 
     async def read_series(self) -> list[SeriesInfo]:
-        return list((await self._call(_load_series)).values())
+        site = self.config.site
+        return list((await self._call(lambda conn: _load_series(conn, site))).values())
 
     async def read_samples(self, key: SeriesKey, start: datetime, end: datetime) -> list[Sample]:
         rows = await self._call(
@@ -326,13 +330,23 @@ def _rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-def _load_series(conn: sqlite3.Connection) -> dict[int, SeriesInfo]:
+# Every query of series goes through these, so one site never acts on another's data.
+_SERIES_OF_SITE = "FROM series WHERE ?1 IS NULL OR site = ?1"
+
+
+def _series_ids(conn: sqlite3.Connection, site: str | None) -> list[int]:
+    return [row[0] for row in conn.execute(f"SELECT id {_SERIES_OF_SITE}", (site,))]
+
+
+def _load_series(conn: sqlite3.Connection, site: str | None) -> dict[int, SeriesInfo]:
+    """The series of `site` (of every site when None), by backend id."""
     return {
         row[0]: SeriesInfo(site=row[1], device=row[2], quantity=row[3], unit=row[4],
                            entity_id=row[5], meter_kind=row[6], is_counter=bool(row[7]))
         for row in conn.execute(
             "SELECT id, site, device, quantity, unit, entity_id, meter_kind, is_counter "
-            "FROM series"
+            f"{_SERIES_OF_SITE} ORDER BY id",
+            (site,),
         )
     }  # fmt: skip
 
@@ -366,10 +380,12 @@ def _upsert_statistics(conn: sqlite3.Connection, rows: Sequence[StatisticRow]) -
     )  # fmt: skip
 
 
-def _raw_extent(conn: sqlite3.Connection, low: int, high: int) -> tuple[int, int] | None:
+def _raw_extent(
+    conn: sqlite3.Connection, low: int, high: int, site: str | None
+) -> tuple[int, int] | None:
     """First and last raw reading in [low, high), through each series' primary key."""
     firsts, lasts = [], []
-    for (series_id,) in conn.execute("SELECT id FROM series").fetchall():
+    for series_id in _series_ids(conn, site):
         first, last = conn.execute(
             "SELECT (SELECT min(ts) FROM samples WHERE series = ?1 AND ts >= ?2 AND ts < ?3), "
             "(SELECT max(ts) FROM samples WHERE series = ?1 AND ts >= ?2 AND ts < ?3)",
@@ -381,13 +397,13 @@ def _raw_extent(conn: sqlite3.Connection, low: int, high: int) -> tuple[int, int
     return (min(firsts), max(lasts)) if firsts else None
 
 
-def _retention(conn: sqlite3.Connection, cutoff: int) -> int:
+def _retention(conn: sqlite3.Connection, cutoff: int, site: str | None) -> int:
     """Delete raw readings before `cutoff`, bucket by bucket, where the 15-minute rollup
     counts exactly the raw readings of that bucket (so they are rolled up)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         deletable: list[tuple[int, int, int]] = []
-        for (series_id,) in conn.execute("SELECT id FROM series").fetchall():
+        for series_id in _series_ids(conn, site):
             for bucket, count in conn.execute(
                 "SELECT ts - ts % ? AS b, count(*) FROM samples WHERE series = ? AND ts < ? "
                 "GROUP BY b",
