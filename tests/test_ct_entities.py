@@ -158,6 +158,12 @@ async def test_values_match_ground_truth(
     )
     # Clamp-only: nominal voltage times current, unsigned.
     assert value(hass, Quantity.POWER, 3) == pytest.approx(230.0 * sim.true_rms(3), rel=0.005)
+    # The mains frequency measured on the voltage input (disabled by default).
+    frequency = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{DEVICE_ID}_frequency")
+    assert frequency is not None
+    measured = hass.states.get(frequency)
+    assert measured is not None
+    assert float(measured.state) == pytest.approx(sim.mains_hz, abs=0.005)
 
 
 async def test_export_sign_and_energy(hass: HomeAssistant, twin: TwinBus) -> None:

@@ -38,7 +38,10 @@ def config(mains_hz: float) -> CtConfig:
     )
 
 
-def twin(cfg: CtConfig, load: str, *, seed: int = 1) -> Mcp3208Simulator:
+def twin(
+    cfg: CtConfig, load: str, *, seed: int = 1, grid_hz: float | None = None
+) -> Mcp3208Simulator:
+    """The grid at `grid_hz` (the configured nominal frequency by default)."""
     amps, lag, harmonics = LOADS[load]
     signals = {
         0: Signal.sine(
@@ -56,19 +59,37 @@ def twin(cfg: CtConfig, load: str, *, seed: int = 1) -> Mcp3208Simulator:
             harmonics=harmonics,
             noise_codes=0.7,
         )
-    return Mcp3208Simulator(signals, mains_hz=cfg.mains_hz, jitter_s=5e-6, seed=seed)
+    return Mcp3208Simulator(signals, mains_hz=grid_hz or cfg.mains_hz, jitter_s=5e-6, seed=seed)
 
 
-@pytest.mark.parametrize("mains_hz", [50.0, 60.0])
+@pytest.mark.parametrize(
+    ("mains_hz", "grid_hz"),
+    [
+        (50.0, 50.0),
+        (50.0, 49.8),
+        (50.0, 49.9),
+        (50.0, 50.2),
+        (60.0, 60.0),
+        (60.0, 59.8),
+        (60.0, 60.2),
+    ],
+)
 @pytest.mark.parametrize("load", list(LOADS))
-def test_frame_matches_ground_truth(mains_hz: float, load: str) -> None:
+def test_frame_matches_ground_truth(mains_hz: float, grid_hz: float, load: str) -> None:
+    """Nominal and drifting grids: the window follows the grid's own frequency."""
     cfg = config(mains_hz)
-    sim = twin(cfg, load)
+    sim = twin(cfg, load, grid_hz=grid_hz)
     frame = Mcp3208Sampler(cfg, sim.opener, sim).sample()
     result = compute_frame(frame, cfg)
 
-    assert result.scans_used == cfg.scans_per_frame
     assert result.scan_rate_hz == pytest.approx(cfg.samples_per_wave * mains_hz, rel=1e-3)
+    assert result.frequency_hz == pytest.approx(grid_hz, abs=0.002)
+    # The scans kept hold whole waves of the grid, to within one scan.
+    kept_waves = result.scans_used * grid_hz / result.scan_rate_hz
+    assert abs(kept_waves - round(kept_waves)) <= grid_hz / result.scan_rate_hz
+    assert round(kept_waves) >= cfg.waves - 1
+    if grid_hz == mains_hz:
+        assert result.scans_used == cfg.scans_per_frame
     assert result.voltages[0].vrms == pytest.approx(sim.true_rms(0), rel=0.005)
     for channel in CLAMPS:
         reading = result.currents[channel]
@@ -143,11 +164,12 @@ def test_skew_correction_matters() -> None:
 @pytest.mark.parametrize("load", list(LOADS))
 def test_reference_maths_agrees_with_numpy(load: str) -> None:
     cfg = config(60.0)
-    sim = twin(cfg, load, seed=7)
+    sim = twin(cfg, load, seed=7, grid_hz=59.9)
     frame = Mcp3208Sampler(cfg, sim.opener, sim).sample()
     fast = compute_frame(frame, cfg)
     slow = compute_frame_reference(frame.channels, *frame.as_lists(), cfg)
     assert slow.scans_used == fast.scans_used
+    assert slow.frequency_hz == pytest.approx(fast.frequency_hz, rel=1e-12)
     assert slow.mid_time == pytest.approx(fast.mid_time, rel=1e-12)
     assert slow.voltages[0].vrms == pytest.approx(fast.voltages[0].vrms, rel=1e-9)
     for channel in CLAMPS:

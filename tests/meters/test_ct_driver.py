@@ -95,13 +95,15 @@ async def test_snapshot_identity_and_keys(make_meter: MakeMeter) -> None:
         Quantity.ENERGY_IMPORT,
         Quantity.ENERGY_EXPORT,
     )
-    expected = {key(Quantity.VOLTAGE, 0)} | {key(q, c) for q in per_clamp for c in (1, 2)}
+    expected = {key(Quantity.VOLTAGE, 0), QuantityKey(Quantity.FREQUENCY)}
+    expected |= {key(q, c) for q in per_clamp for c in (1, 2)}
     assert set(snapshot.values) == expected
     assert snapshot.identity == identity
     assert snapshot.texts == {CLIPPED_CHANNELS: ""}
     assert snapshot.measured_at.tzinfo is not None
     values = snapshot.values
     assert values[key(Quantity.VOLTAGE, 0)] == pytest.approx(230.0, rel=0.005)
+    assert values[QuantityKey(Quantity.FREQUENCY)] == pytest.approx(50.0, abs=0.002)
     assert values[key(Quantity.POWER, 1)] == pytest.approx(sim.true_power(0, 1), rel=0.005)
     assert values[key(Quantity.POWER, 2)] == pytest.approx(sim.true_power(0, 2), rel=0.005)
     assert values[key(Quantity.POWER_FACTOR, 2)] == pytest.approx(
@@ -247,6 +249,23 @@ async def test_clamp_only_with_nominal_voltage(make_meter: MakeMeter) -> None:
     assert key(Quantity.POWER_FACTOR, 3) not in values
     assert key(Quantity.ENERGY_EXPORT, 3) not in values
     assert values[key(Quantity.ENERGY_IMPORT, 3)] > 0.0
+    assert QuantityKey(Quantity.FREQUENCY) not in values  # nothing to measure it on
+
+
+async def test_dead_voltage_input_falls_back_to_nominal_waves(make_meter: MakeMeter) -> None:
+    """The adapter is unplugged: no frequency is made up from noise, the window counts
+    nominal waves, and the clamp's current is still right."""
+    cfg = paired(1)
+    sim = grid(cfg, volts=0.0, c1=load(cfg, 1, 10.0))
+    meter = make_meter(cfg, sim)
+    snapshot = await meter.read()
+    result = meter.last_result
+    assert result is not None
+    assert result.frequency_hz is None
+    assert result.scans_used == cfg.scans_per_frame
+    assert QuantityKey(Quantity.FREQUENCY) not in snapshot.values
+    assert snapshot.values[key(Quantity.CURRENT, 1)] == pytest.approx(10.0, rel=0.005)
+    assert snapshot.values[key(Quantity.VOLTAGE, 0)] < 1.0
 
 
 async def test_clamp_only_with_external_voltage(make_meter: MakeMeter) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from custom_components.wattkeeper.meters.ct_calibration import CalibrationError, new_factor
@@ -18,6 +20,11 @@ from custom_components.wattkeeper.meters.ct_energy import (
     EnergyIntegrator,
     EnergyTotals,
     trapezoid_split,
+)
+from custom_components.wattkeeper.meters.ct_frequency import (
+    frequency_from_crossings,
+    measured_frequency,
+    rising_crossings,
 )
 
 
@@ -164,3 +171,39 @@ def test_new_calibration_factor() -> None:
         with pytest.raises(CalibrationError) as err:
             new_factor(factor=1.0, reference=reference, measured=measured)
         assert err.value.reason == reason
+
+
+def _sampled(
+    hz: float, *, seconds: float = 1.0, rate: float = 3000.0, noise: float = 0.0
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    rng = np.random.default_rng(4)
+    times = np.arange(0.0, seconds, 1 / rate) + 12.345
+    values = 1400 * np.sin(2 * np.pi * hz * times + 0.3) + rng.normal(0.0, noise, len(times))
+    return times, values
+
+
+def test_crossings_of_a_noisy_sine() -> None:
+    times, values = _sampled(50.2, noise=5.0)
+    crossings = rising_crossings(times, values)
+    # Noise near zero never doubles a crossing; each is within a third of a scan.
+    true = (np.arange(600, 700) - 0.3 / (2 * np.pi)) / 50.2
+    true = true[(true > times[0]) & (true < times[-1])]
+    assert len(crossings) == len(true)
+    assert np.max(np.abs(crossings - true)) < 1 / 3000 / 3
+    assert measured_frequency(times, values, 50.0) == pytest.approx(50.2, abs=1e-4)
+
+
+def test_frequency_survives_a_stall_but_not_garbage() -> None:
+    times, values = _sampled(59.8)
+    crossings = rising_crossings(times, values)
+    # The host stalled for two waves: their crossings are missing.
+    stalled = np.concatenate([crossings[:10], crossings[12:]])
+    assert frequency_from_crossings(stalled, 60.0) == pytest.approx(59.8, abs=1e-4)
+    # Irregular, too few, too far from nominal, or no waveform at all: no frequency.
+    irregular = crossings.copy()
+    irregular[5] += 0.3 / 59.8
+    assert frequency_from_crossings(irregular, 60.0) is None
+    assert frequency_from_crossings(crossings[:2], 60.0) is None
+    assert frequency_from_crossings(crossings, 50.0) is None
+    noise = np.random.default_rng(1).normal(0.0, 3.0, len(times))
+    assert measured_frequency(times, noise, 50.0) is None

@@ -143,6 +143,8 @@ class CtClampMeter:
 
     def _values(self, result: FrameResult) -> dict[QuantityKey, float]:
         values: dict[QuantityKey, float] = {}
+        if result.frequency_hz is not None:
+            values[QuantityKey(Quantity.FREQUENCY)] = result.frequency_hz
         for voltage in result.voltages.values():
             if not voltage.clipped_samples:
                 values[_key(Quantity.VOLTAGE, voltage.channel)] = voltage.vrms

@@ -1,8 +1,11 @@
 """Per-frame power maths with numpy: RMS, real and apparent power, power factor.
 
 Steps, shared with the pure-Python oracle in ct_reference.py:
-1. Keep the scans that cover a whole number of mains waves, so RMS and mean
-   power carry no partial-wave error when the bus could not keep pace.
+1. Measure the mains frequency from the first voltage input's zero crossings
+   (ct_frequency.py; the nominal frequency without a voltage input), then keep
+   the scans that cover a whole number of its waves, so RMS and mean power
+   carry no partial-wave error when the grid drifts off 50/60 Hz or the bus
+   could not keep pace.
 2. Remove each channel's DC offset (its mean over the window), scale to A or V.
 3. Evaluate the voltage at each current sample's own time (linear
    interpolation, shifted by the channel's phase offset): this corrects the
@@ -21,6 +24,7 @@ import numpy.typing as npt
 
 from .ct_config import ADC_MAX_CODE, CtConfig, CurrentChannel
 from .ct_frame import CurrentReading, Frame, FrameResult, VoltageReading
+from .ct_frequency import measured_frequency
 
 Floats = npt.NDArray[np.float64]
 
@@ -30,11 +34,17 @@ def compute_frame(
 ) -> FrameResult:
     """Everything one frame says. `clamp_voltage` is the voltage clamp-only
     channels assume (nominal or external); None leaves their power unknown."""
-    scans, window_s = whole_wave_window(frame.times[0], config.mains_hz, config.samples_per_wave)
+    every = frame.codes.astype(np.float64)
+    frequency: float | None = None
+    if config.voltages:
+        row = frame.row(config.voltages[0].channel)
+        wave = every[row]
+        frequency = measured_frequency(frame.times[row], wave - wave.mean(), config.mains_hz)
+    mains_hz = config.mains_hz if frequency is None else frequency
+    scans, window_s = whole_wave_window(frame.times[0], mains_hz, config.samples_per_wave)
     times = frame.times[:, :scans]
-    codes = frame.codes[:, :scans]
     clipped = np.count_nonzero((frame.codes == 0) | (frame.codes == ADC_MAX_CODE), axis=1)
-    raw = codes.astype(np.float64)
+    raw = every[:, :scans]
     centred = raw - raw.mean(axis=1, keepdims=True)
 
     scaled: dict[int, Floats] = {}
@@ -62,7 +72,7 @@ def compute_frame(
             vrms = voltages[current.voltage_channel].vrms
             v_row = frame.row(current.voltage_channel)
             mean_vi = _mean_vi(
-                times[row] + phase_shift_s(current, config.mains_hz),
+                times[row] + phase_shift_s(current, mains_hz),
                 amps,
                 times[v_row],
                 scaled[current.voltage_channel],
@@ -84,6 +94,7 @@ def compute_frame(
         mid_time=float(times.mean()),
         scans_used=scans,
         scan_rate_hz=_scan_rate(frame.times[0]),
+        frequency_hz=frequency,
     )
 
 

@@ -79,6 +79,9 @@ class FrameResult:
     # Scans used after trimming to whole mains waves, and their rate.
     scans_used: int
     scan_rate_hz: float
+    # The mains frequency measured on the first voltage input; None without one
+    # (or without a waveform on it): the window then counts nominal waves.
+    frequency_hz: float | None = None
 
     def clipped_channels(self) -> tuple[int, ...]:
         clipped = [c.channel for c in self.currents.values() if c.clipped_samples]

@@ -7,12 +7,20 @@ steps, no numpy, written for clarity rather than speed.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
+import statistics
 from collections.abc import Sequence
 
 from .ct_compute import finish_current, phase_shift_s, wave_count
 from .ct_config import ADC_MAX_CODE, CtConfig
 from .ct_frame import CurrentReading, FrameResult, VoltageReading
+from .ct_frequency import (
+    HYSTERESIS,
+    INTERVAL_TOLERANCE,
+    MAX_DEVIATION,
+    MIN_PEAK_CODES,
+)
 
 
 def compute_frame_reference(
@@ -23,7 +31,16 @@ def compute_frame_reference(
     *,
     clamp_voltage: float | None = None,
 ) -> FrameResult:
-    scans, window_s = _whole_wave_window(times[0], config.mains_hz, config.samples_per_wave)
+    frequency: float | None = None
+    if config.voltages:
+        row = list(channels).index(config.voltages[0].channel)
+        offset = sum(codes[row]) / len(codes[row])
+        frequency = _frequency(
+            _rising_crossings(times[row], [code - offset for code in codes[row]]),
+            config.mains_hz,
+        )
+    mains_hz = config.mains_hz if frequency is None else frequency
+    scans, window_s = _whole_wave_window(times[0], mains_hz, config.samples_per_wave)
     scaled: dict[int, list[float]] = {}
     kept_times: dict[int, list[float]] = {}
     clipped: dict[int, int] = {}
@@ -50,7 +67,7 @@ def compute_frame_reference(
         vrms: float | None = None
         if current.voltage_channel is not None:
             vrms = voltages[current.voltage_channel].vrms
-            shift = phase_shift_s(current, config.mains_hz)
+            shift = phase_shift_s(current, mains_hz)
             mean_vi = _mean_vi(
                 [t + shift for t in kept_times[current.channel]],
                 amps,
@@ -77,7 +94,52 @@ def compute_frame_reference(
         mid_time=sum(all_times) / len(all_times),
         scans_used=scans,
         scan_rate_hz=(len(first) - 1) / span if span > 0 else 0.0,
+        frequency_hz=frequency,
     )
+
+
+def _rising_crossings(times: Sequence[float], centred: Sequence[float]) -> list[float]:
+    peak = max(abs(value) for value in centred)
+    if peak < MIN_PEAK_CODES:
+        return []
+    band = HYSTERESIS * peak
+    crossings: list[float] = []
+    armed = False  # seen a sample below -band since the last crossing
+    last_negative = -1
+    for k, value in enumerate(centred):
+        if value < 0:
+            last_negative = k
+        if value < -band:
+            armed = True
+        elif value > band and armed:
+            armed = False
+            v0, v1 = centred[last_negative], centred[last_negative + 1]
+            t0, t1 = times[last_negative], times[last_negative + 1]
+            crossings.append(t0 + (t1 - t0) * (-v0 / (v1 - v0)))
+    return crossings
+
+
+def _frequency(crossings: Sequence[float], nominal_hz: float) -> float | None:
+    if len(crossings) < 3:
+        return None
+    wave = statistics.median(b - a for a, b in itertools.pairwise(crossings))
+    if wave <= 0:
+        return None
+    index: list[int] = []
+    for crossing in crossings:
+        in_waves = (crossing - crossings[0]) / wave
+        number = round(in_waves)
+        if abs(in_waves - number) > INTERVAL_TOLERANCE or (index and number <= index[-1]):
+            return None
+        index.append(number)
+    mean_index = sum(index) / len(index)
+    mean_time = sum(crossings) / len(crossings)
+    slope = sum((n - mean_index) * (t - mean_time) for n, t in zip(index, crossings, strict=True))
+    period = slope / sum((n - mean_index) ** 2 for n in index)
+    frequency = 1 / period
+    if abs(frequency / nominal_hz - 1) > MAX_DEVIATION:
+        return None
+    return frequency
 
 
 def _whole_wave_window(
