@@ -273,6 +273,19 @@ OTHER_ENTITIES: dict[str, dict[str, tuple[str, str, str, str]]] = {
             "Historique des pointes mensuelles",
             "Verlauf der Monatsspitzen",
         ),
+        # Fluksometer readings the driver dropped (flukso_sensor.py).
+        "unreadable_messages": (
+            "Unreadable messages",
+            "Onleesbare berichten",
+            "Messages illisibles",
+            "Unlesbare Nachrichten",
+        ),
+        "wrong_unit_readings": (
+            "Readings in a wrong unit",
+            "Metingen in een verkeerde eenheid",
+            "Mesures dans une mauvaise unité",
+            "Messwerte in falscher Einheit",
+        ),
     },
     "binary_sensor": {
         "connected": ("Connected", "Verbonden", "Connecté", "Verbunden"),

@@ -97,7 +97,9 @@ async def test_discovery_creates_devices_and_entities(
     await tick(hass, any_model, entry)
     # The meter's own series and its link; features shared by every meter have their own tests.
     serial = any_model.device_id
-    ours = {f"{serial}_{key.id}" for key in parts(entry)[1].data.values} | {f"{serial}_connected"}
+    ours = {f"{serial}_{key.id}" for key in parts(entry)[1].data.values} | {
+        f"{serial}_{key}" for key in ("connected", "unreadable_messages", "wrong_unit_readings")
+    }
     entities = sorted(
         (
             e
@@ -264,6 +266,9 @@ async def test_garbage_payloads_change_nothing(
     meter, _ = parts(entry)
     assert meter.stats.bad_payloads == 3 * 6
     assert meter.stats.bad_configs == 3
+    # Shown to the user, not only in the diagnostics.
+    assert state_of(hass, any_model.device_id, "unreadable_messages") == str(3 * 6 + 3)
+    assert state_of(hass, any_model.device_id, "wrong_unit_readings") == "0"
 
 
 async def test_wrong_units_make_the_sensor_unavailable_until_they_are_right(
@@ -280,10 +285,29 @@ async def test_wrong_units_make_the_sensor_unavailable_until_they_are_right(
     # What does not depend on the bad sensor carries on, and so does the link.
     assert float(state_of(hass, serial, "power_production")) == flm02.truth.production_w
     assert state_of(hass, serial, "connected", "binary_sensor") == STATE_ON
+    # A counter and a repair issue say which sensors are wrong, in which unit.
+    meter, _ = parts(entry)
+    counted = hass.states.get(entity_id(hass, serial, "wrong_unit_readings"))
+    assert counted is not None
+    assert counted.state == str(meter.stats.bad_units)
+    assert meter.stats.bad_units >= 4  # two gauges a second, the clamp's counter
+    wrong = {'Consumption (gauge): "Wh"', 'Consumption (counter): "W"', 'Water (gauge): "m3/h"'}
+    assert set(counted.attributes["sensors"].split("; ")) == wrong
+    issue_id = f"flukso_wrong_units_{entry.entry_id}"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "flukso_wrong_units"
+    assert issue.translation_placeholders is not None
+    assert set(issue.translation_placeholders["sensors"].split("; ")) == wrong
+
     flm02.fault = Fault.NONE
     for _ in range(2):  # the next good counter comes a second later
         await tick(hass, flm02, entry)
     assert totals(hass, flm02) == truth_totals(flm02)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    recovered = hass.states.get(entity_id(hass, serial, "wrong_unit_readings"))
+    assert recovered is not None
+    assert "sensors" not in recovered.attributes
 
 
 def _power(hass: HomeAssistant, sim: FluksoSimulator) -> str:

@@ -42,6 +42,7 @@ from .const import CONF_KIND, KIND_RECORDER
 from .coordinator import SnapshotCoordinator, WattkeeperConfigEntry
 from .dsmr_sensor import add_dsmr_sensors
 from .entity import WattkeeperEntity
+from .flukso_sensor import add_flukso_sensors
 from .meters.model import TEXT_MONTHLY_PEAK_AT, MeterIdentity, Quantity, QuantityKey, Snapshot
 from .recorder_entities import add_recorder_sensors
 from .recorder_runtime import RecorderConfigEntry
@@ -413,6 +414,7 @@ async def async_setup_entry(
     entry.async_on_unload(coordinator.async_add_listener(add_new_series))
     await async_setup_capacity_sensors(hass, entry, async_add_entities)
     add_dsmr_sensors(entry, async_add_entities)
+    add_flukso_sensors(entry, async_add_entities)
 
 
 class QuantitySensor(ThrottledWrites, WattkeeperEntity, SensorEntity):

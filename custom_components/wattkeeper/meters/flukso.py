@@ -33,7 +33,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -94,6 +94,9 @@ class FluksoStats:
     unknown_sensors: int = 0
     stale_readings: int = 0
     reconnects: int = 0
+    # "<sensor id>/<gauge|counter>" → the unit it publishes that we do not accept;
+    # cleared when that topic brings a good reading again.
+    wrong_units: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,10 +454,12 @@ class FluksoMeter:
             reading = interpret(sensor, kind, raw)
         except UnitError as err:
             self.stats.bad_units += 1
+            self.stats.wrong_units[f"{sensor_id}/{kind}"] = raw.unit
             # The sensor's value is now in doubt: drop it until a good reading.
             self._latest.pop((sensor_id, kind), None)
             self._log_once(sensor_id, f"unit {raw.unit}", "Fluksometer sensor %s: %s", err)
             return None
+        self.stats.wrong_units.pop(f"{sensor_id}/{kind}", None)
         return None if reading is None else _Update(sensor_id, kind, reading)
 
     def _apply_if_newer(self, update: _Update) -> None:
