@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import serial.tools.list_ports  # type: ignore[import-untyped]
+import serial_asyncio_fast
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     SOURCE_USB,
@@ -23,10 +24,15 @@ from homeassistant.loader import async_get_usb
 from serial.tools.list_ports_common import ListPortInfo  # type: ignore[import-untyped]
 
 from custom_components.wattkeeper.const import DOMAIN
-from custom_components.wattkeeper.meters.dsmr_versions import DsmrVersion
+from custom_components.wattkeeper.meters.dsmr_versions import (
+    SERIAL_9600_7E1,
+    SERIAL_115200_8N1,
+    DsmrVersion,
+)
 from simulators.dsmr import DsmrSimulator, Fault
 from simulators.dsmr_meter import MeterModel
 from simulators.dsmr_telegram import IDENTITIES, Identity, render
+from simulators.dsmr_uart import SerialLine, settings_of
 
 from .dsmr_helpers import (
     CHOICE,
@@ -193,9 +199,18 @@ async def test_serial_port_picker(
     assert result["result"].state is ConfigEntryState.LOADED
 
 
-async def test_serial_path_typed_by_hand(hass: HomeAssistant, sims: Sims) -> None:
+async def test_serial_path_typed_by_hand(
+    hass: HomeAssistant, sims: Sims, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An EasyMeter Q3D on a cable that passes its 9600 7E1 line as is: auto-detect
+    hears only noise at 115200 8N1, reads the meter at 9600 7E1, and the entry
+    opens the port that way."""
     sim = sims("Q3D")
     path = await sim.start_pty()
+    line = SerialLine(SERIAL_9600_7E1)
+    monkeypatch.setattr(
+        serial_asyncio_fast, "create_serial_connection", line.create_serial_connection
+    )
     flow_id = await start_flow(hass, "serial")
     result = await hass.config_entries.flow.async_configure(
         flow_id, serial_input("/dev/ttyWATTKEEPER-NONE")
@@ -205,6 +220,12 @@ async def test_serial_path_typed_by_hand(hass: HomeAssistant, sims: Sims) -> Non
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     assert result["data"]["dsmr_version"] == "Q3D"
     await hass.async_block_till_done()
+    assert result["result"].state is ConfigEntryState.LOADED
+    opened = [settings_of(kwargs) for kwargs in line.opens if kwargs["url"] == path]
+    # The flow: 115200 8N1 (noise), then 9600 7E1; the entry: 9600 7E1.
+    assert opened == [SERIAL_115200_8N1, SERIAL_9600_7E1, SERIAL_9600_7E1]
+    meter, _ = parts(result["result"])
+    assert meter.stats.connects == 1
 
 
 async def test_usb_discovery_asks_then_adds(hass: HomeAssistant, sims: Sims) -> None:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import serial_asyncio_fast
 
 from custom_components.wattkeeper.meters.base import StreamingMeter
 from custom_components.wattkeeper.meters.dsmr import DsmrMeter, detect_version
@@ -21,6 +22,7 @@ from custom_components.wattkeeper.meters.dsmr_versions import (
     SERIAL_115200_8N1,
     DsmrVersion,
 )
+from custom_components.wattkeeper.meters.dsmr_versions import VERSIONS as VERSION_INFO
 from custom_components.wattkeeper.meters.errors import (
     MeterAuthError,
     MeterConnectionError,
@@ -28,6 +30,7 @@ from custom_components.wattkeeper.meters.errors import (
 from custom_components.wattkeeper.meters.model import MeterKind, Snapshot
 from simulators.dsmr import DsmrSimulator, Fault
 from simulators.dsmr_telegram import IDENTITIES
+from simulators.dsmr_uart import SerialLine
 
 VERSIONS = [v.value for v in DsmrVersion]
 INTERVAL = 0.05
@@ -105,22 +108,48 @@ async def test_tcp_values_equal_ground_truth(
 
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_pty_values_equal_ground_truth(
-    version: str, sims: list[DsmrSimulator], meters: list[DsmrMeter]
+    version: str,
+    sims: list[DsmrSimulator],
+    meters: list[DsmrMeter],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sim = DsmrSimulator(version, interval=INTERVAL)
+    sim = DsmrSimulator(version, interval=INTERVAL, key=SMARTY_KEY if version == "5L" else None)
     sims.append(sim)
     path = await sim.start_pty()
-    # This machine's pty driver refuses 7E1 (EINVAL); 2.2 reads the pty at 8N1
-    # through the override a converter cable would need too.
-    override = SERIAL_115200_8N1 if version == "2.2" else None
+    line = VERSION_INFO[DsmrVersion(version)].serial
+    if line == SERIAL_9600_7E1:
+        # A pty cannot take 7E1 (pyserial gets EINVAL): the stand-in opens it
+        # at 8N1 and delivers what a 7E1 UART would (tests/meters/test_dsmr_serial.py).
+        uart = SerialLine(line)
+        monkeypatch.setattr(
+            serial_asyncio_fast, "create_serial_connection", uart.create_serial_connection
+        )
     meter = DsmrMeter(
-        device=path, version=version, interval=WATCHDOG_INTERVAL, serial_settings=override
+        device=path,
+        version=version,
+        interval=WATCHDOG_INTERVAL,
+        decryption_key=SMARTY_KEY if version == "5L" else None,
     )
     meters.append(meter)
     assert (await meter.identify()).address == path
     snapshots = await take(meter, 6)
     assert_ground_truth(sim, snapshots)
     assert (meter.crc_errors, meter.parse_errors) == (0, 0)
+
+
+async def test_forced_line_settings_override_the_versions(
+    sims: list[DsmrSimulator], meters: list[DsmrMeter]
+) -> None:
+    """For converters that present a 9600 7E1 meter at 8N1: the forced settings win."""
+    sim = DsmrSimulator("2.2", interval=INTERVAL)
+    sims.append(sim)
+    path = await sim.start_pty()
+    meter = DsmrMeter(
+        device=path, version="2.2", interval=WATCHDOG_INTERVAL, serial_settings=SERIAL_115200_8N1
+    )
+    meters.append(meter)
+    assert meter.serial_settings() == SERIAL_115200_8N1
+    assert_ground_truth(sim, await take(meter, 3))
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -160,10 +189,12 @@ async def test_detect_version_helper(sims: list[DsmrSimulator]) -> None:
 
 
 def test_serial_settings_follow_the_version() -> None:
+    slow = {DsmrVersion.V2_2, DsmrVersion.Q3D}
     for version in DsmrVersion:
         meter = DsmrMeter(device="/dev/null", version=version)
-        want = SERIAL_9600_7E1 if version is DsmrVersion.V2_2 else SERIAL_115200_8N1
+        want = SERIAL_9600_7E1 if version in slow else SERIAL_115200_8N1
         assert meter.serial_settings() == want
+    assert str(SERIAL_9600_7E1) == "9600 7E1"
     assert SERIAL_9600_7E1.as_kwargs() == {
         "baudrate": 9600,
         "bytesize": 7,

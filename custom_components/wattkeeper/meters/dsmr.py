@@ -8,8 +8,15 @@ the quantities and the `texts` keys).
 
 Versions: "2.2", "4", "5", "5B", "5L", "5S", "Q3D", or None/"auto" to try
 them against the first telegrams; `version` holds the one found. On a serial
-port auto-detect also tries 115200 8N1 before 9600 7E1, and reopens the port
-with the detected version's settings when they differ.
+port auto-detect also tries 115200 8N1 before 9600 7E1 (moving on early once
+the port has delivered only line noise: a UART at the wrong speed turns every
+character into bytes outside printable ASCII), and reopens the port with the
+detected version's settings when they differ.
+
+The link is serial_asyncio_fast (the transport dsmr-parser's asyncio readers
+use too) with our own framer rather than those readers: they close the link
+on one non-ASCII byte, drop cut-off telegrams without counting them, and
+have no stall watchdog; see dsmr_framing.
 
 Bad input never ends the stream: telegrams with a wrong CRC count in
 `crc_errors`, unreadable or cut-off ones in `parse_errors`, bytes between
@@ -63,6 +70,13 @@ DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 QUEUE_SIZE: Final = 300
 # Frames that fail to decrypt, with none ever decrypting, before we blame the key.
 DECRYPT_FAILURES_FOR_AUTH: Final = 3
+# Auto-detect on a serial port: bytes outside printable ASCII, with no telegram
+# read yet and outnumbering the text bytes, after which these line settings
+# are taken to be wrong. A meter on the right settings sends next to none; the
+# wrong speed turns nearly every character into one, so this is a fraction of
+# the first telegram.
+NOISE_BEFORE_NEXT_SETTINGS: Final = 64
+_TEXT_BYTES: Final = bytes(range(0x20, 0x7F)) + b"\r\n"
 
 
 @dataclass(slots=True)
@@ -99,6 +113,14 @@ class _Link:
     # Frames that matched no version while auto-detecting.
     unmatched: int = 0
     truncated_seen: int = 0
+    # Auto-detect may move on to the next serial settings when this link is noise.
+    watch_noise: bool = False
+    noise: int = 0
+    text: int = 0
+
+
+class _WrongLineSettings(MeterError):
+    """Only line noise on this serial link while detecting: try the next settings."""
 
 
 class _P1Protocol(asyncio.Protocol):
@@ -233,6 +255,9 @@ class DsmrMeter:
                 self._serial_candidate = 0
                 self.stats.stalls += 1
                 raise self._silence_error(link) from None
+            if isinstance(item, _WrongLineSettings) and self._try_next_serial_settings():
+                await self._drop(link)
+                continue
             if isinstance(item, MeterError):
                 await self._drop(link)
                 raise item
@@ -267,12 +292,15 @@ class DsmrMeter:
             return VERSIONS[self.version].serial
         return DETECT_SERIAL[self._serial_candidate]
 
+    def _has_next_serial_settings(self) -> bool:
+        return (
+            self._device is not None
+            and self._serial_settings is None
+            and self._serial_candidate + 1 < len(DETECT_SERIAL)
+        )
+
     def _try_next_serial_settings(self) -> bool:
-        if (
-            self._device is None
-            or self._serial_settings is not None
-            or self._serial_candidate + 1 >= len(DETECT_SERIAL)
-        ):
+        if not self._has_next_serial_settings():
             return False
         self._serial_candidate += 1
         return True
@@ -297,6 +325,8 @@ class DsmrMeter:
             closed=loop.create_future(),
             queue=asyncio.Queue(self._queue_size),
         )
+        if self.version is None and self._has_next_serial_settings():
+            link.watch_noise = True
 
         def factory() -> asyncio.Protocol:
             return _P1Protocol(self, link)
@@ -359,6 +389,8 @@ class DsmrMeter:
     def _on_data(self, link: _Link, data: bytes) -> None:
         # Runs inside data_received: nothing may escape, or asyncio closes the link.
         try:
+            if link.watch_noise:
+                self._count_noise(link, data)
             frames = link.framer.feed(data)
             framer_stats = link.framer.stats
             self.stats.discarded_bytes += framer_stats.discarded_bytes
@@ -372,6 +404,16 @@ class DsmrMeter:
             if not self._logged_failure:
                 self._logged_failure = True
                 LOGGER.exception("Unexpected failure reading a telegram from %s", self.address)
+
+    def _count_noise(self, link: _Link, data: bytes) -> None:
+        noise = len(data.translate(None, _TEXT_BYTES))
+        link.noise += noise
+        link.text += len(data) - noise
+        if link.noise >= NOISE_BEFORE_NEXT_SETTINGS and link.noise > link.text:
+            link.watch_noise = False
+            self._put(
+                link, _WrongLineSettings(f"Only line noise from {self.address} at {link.serial}")
+            )
 
     def _on_frame(self, link: _Link, frame: bytes) -> None:
         if self._cipher is not None:
@@ -409,6 +451,8 @@ class DsmrMeter:
         except UnreadableError:
             self.stats.parse_errors += 1
             return
+        # A telegram read: these settings are not noise (or close enough to work).
+        link.watch_noise = False
         if detecting and link.serial is not None and link.serial != self.serial_settings():
             # Detected on the wrong line settings (a pty or a lenient adapter): reopen.
             link.reopen = True

@@ -1,11 +1,14 @@
 """Cut a P1 byte stream into telegrams.
 
-Our own framer instead of dsmr-parser's TelegramBuffer because that one
-forgets what it throws away (a truncated telegram vanishes without a trace),
-and its asyncio protocol lets one non-ASCII byte raise out of
-data_received, which tears the connection down. Here every dropped byte and
-every cut-off telegram is counted, and frames stay bytes until the meter
-decides what to do with them.
+Our own framer instead of dsmr-parser's TelegramBuffer and asyncio readers
+(dsmr-parser 1.4): the buffer forgets what it throws away (a truncated
+telegram vanishes without a trace) and grows without bound while only noise
+arrives; the reader's protocol lets one non-ASCII byte raise out of
+data_received, which tears the connection down, and it has no stall
+watchdog, no line-settings fallback and no Smarty cipher frames. Here every
+dropped byte and every cut-off telegram is counted, the buffer is capped at
+MAX_TELEGRAM, and frames stay bytes until the meter decides what to do with
+them. The meter still parses with dsmr-parser's TelegramParser.
 
 Plain telegrams run from `/` to `!`, then up to four CRC hex digits and CRLF.
 Luxembourg Smarty meters wrap each telegram in a DLMS general-global-cipher

@@ -2,8 +2,10 @@
 
 Each version names one dsmr-parser telegram specification. The serial
 settings follow the P1 companion standards: DSMR 2.2 (and 3) run at
-9600 baud 7E1, DSMR 4 and later at 115200 baud 8N1. The interval is how
-often the meter sends a telegram; the stall watchdog waits three of them.
+9600 baud 7E1, DSMR 4 and later at 115200 baud 8N1. The EasyMeter Q3D's
+optical interface also speaks 9600 7E1 (dsmr-parser's own reader opens it
+at 115200 8N1, which the meter does not send). The interval is how often
+the meter sends a telegram; the stall watchdog waits three of them.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class SerialSettings:
     parity: str
     stopbits: int
 
+    def __str__(self) -> str:
+        return f"{self.baudrate} {self.bytesize}{self.parity}{self.stopbits}"
+
     def as_kwargs(self) -> dict[str, Any]:
         return {
             "baudrate": self.baudrate,
@@ -80,7 +85,7 @@ VERSIONS: Final[Mapping[DsmrVersion, VersionInfo]] = {
     ),
     DsmrVersion.V5S: VersionInfo(telegram_specifications.SWEDEN, SERIAL_115200_8N1, 10.0, True),
     # EasyMeter pushes every 1-2 s; take the slower so the watchdog stays quiet.
-    DsmrVersion.Q3D: VersionInfo(telegram_specifications.Q3D, SERIAL_115200_8N1, 2.0, False),
+    DsmrVersion.Q3D: VersionInfo(telegram_specifications.Q3D, SERIAL_9600_7E1, 2.0, False),
 }
 
 # Auto-detect tries the versions in this order: the ones with a distinctive
