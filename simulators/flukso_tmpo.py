@@ -23,6 +23,7 @@ import gzip
 import itertools
 import json
 import random
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -109,6 +110,8 @@ class TmpoServer:
     port: int = 0
     stale_children: bool = False
     corrupt: set[int] = field(default_factory=set)  # bids served as garbage
+    # Serve HTTPS, as api.flukso.net does (a certificate from a CA of the test's own).
+    ssl_context: ssl.SSLContext | None = None
     requests: int = 0
     _sensors: dict[str, TmpoSensor] = field(default_factory=dict)
     _blocks: dict[str, dict[Block, bytes]] = field(default_factory=dict)
@@ -116,7 +119,8 @@ class TmpoServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def add_sensor(self, sensor: TmpoSensor) -> None:
         self._sensors[sensor.sensor_id] = sensor
@@ -147,7 +151,7 @@ class TmpoServer:
         app.router.add_get("/sensor/{sid}/tmpo/{rid}/{lvl}/{bid}", self._handle_block)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self.ssl_context)
         await site.start()
         server = site._server  # aiohttp keeps the bound socket here
         assert isinstance(server, asyncio.Server)

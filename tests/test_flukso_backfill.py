@@ -22,8 +22,9 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 
 from custom_components.wattkeeper.const import DOMAIN
-from custom_components.wattkeeper.flukso_backfill import BackfillReport, last_backfill
+from custom_components.wattkeeper.flukso_backfill import BackfillReport, last_backfill, tmpo_client
 from custom_components.wattkeeper.flukso_entry import CONF_TMPO_TOKENS, CONF_TMPO_URL
+from custom_components.wattkeeper.meters.flukso_tmpo import DEFAULT_BASE_URL
 from simulators.flukso import FluksoSimulator
 from simulators.flukso_tmpo import TmpoSensor, TmpoServer
 
@@ -290,3 +291,14 @@ async def test_backfill_needs_the_recorder(hass: HomeAssistant, flm02: FluksoSim
         result["flow_id"], {field(flm02, 1): TOKEN}
     )
     assert result["errors"] == {"base": "recorder_not_loaded"}
+
+
+async def test_flukso_net_is_asked_with_flukso_s_ca(hass: HomeAssistant, tmpo: TmpoServer) -> None:
+    real = await tmpo_client(hass, DEFAULT_BASE_URL)
+    assert real.ssl_context is not None
+    subjects = [cert["subject"] for cert in real.ssl_context.get_ca_certs()]
+    assert any((("commonName", "flukso.net"),) in subject for subject in subjects)
+    # Built once, outside the event loop, and shared.
+    assert (await tmpo_client(hass, DEFAULT_BASE_URL)).ssl_context is real.ssl_context
+    # Any other server (a copy of the API, this double) is verified as usual.
+    assert (await tmpo_client(hass, tmpo.base_url)).ssl_context is None

@@ -19,11 +19,10 @@ from homeassistant.config_entries import ConfigEntryState, ConfigFlow, OptionsFl
 from homeassistant.config_entries import ConfigFlowResult as Result
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
 from homeassistant.helpers import selector
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from . import flukso_entry
 from .const import CONF_KIND, LOGGER
-from .flukso_backfill import BackfillRequest, start_backfill
+from .flukso_backfill import BackfillRequest, start_backfill, tmpo_client
 from .flukso_entry import (
     CONF_ROLES,
     CONF_TMPO_TOKENS,
@@ -40,7 +39,6 @@ from .meters.errors import MeterAuthError, MeterConnectionError, MeterError, Met
 from .meters.flukso import DEFAULT_PORT, FluksoMeter
 from .meters.flukso_config import FluksoDevice
 from .meters.flukso_roles import Role, SensorRole, propose_roles, roles_from_options
-from .meters.flukso_tmpo import TmpoClient
 from .meters.model import MeterIdentity, MeterKind
 
 CONF_INVERTED: Final = "inverted"
@@ -372,7 +370,7 @@ class FluksoOptionsFlowMixin(OptionsFlow):
         """Ask the tmpo API for each sensor's block list: a cheap test of every token."""
         if "recorder" not in self.hass.config.components:
             return {"base": "recorder_not_loaded"}
-        client = TmpoClient(async_get_clientsession(self.hass), url)
+        client = await tmpo_client(self.hass, url)
         errors: dict[str, str] = {}
         for sensor_id, token in tokens.items():
             try:

@@ -23,6 +23,7 @@ the options reloads the entry, which must not cancel the import it started.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -53,7 +54,12 @@ from .flukso_history import Anchor, entity_rows, join_live
 from .meters.errors import MeterAuthError, MeterError
 from .meters.flukso_config import FluksoDevice
 from .meters.flukso_roles import SensorRole
-from .meters.flukso_tmpo import HourlyStatistic, TmpoClient
+from .meters.flukso_tmpo import (
+    HourlyStatistic,
+    TmpoClient,
+    flukso_ssl_context,
+    needs_flukso_ca,
+)
 from .meters.model import QuantityKey
 from .sensor import is_shown
 
@@ -63,6 +69,7 @@ COMPILE_WAIT: Final = timedelta(minutes=6)
 COMPILE_RUNS: Final = 3
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _TASKS: HassKey[dict[str, asyncio.Task[BackfillReport]]] = HassKey(f"{DOMAIN}_flukso_backfill")
+_FLUKSO_SSL: HassKey[ssl.SSLContext] = HassKey(f"{DOMAIN}_flukso_ssl")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +95,18 @@ class BackfillReport:
     unnamed: list[str] = field(default_factory=list)  # series Wattkeeper shows no entity for
 
 
+async def tmpo_client(hass: HomeAssistant, base_url: str) -> TmpoClient:
+    """A tmpo client on Home Assistant's session; flukso.net's own API gets Flukso's CA."""
+    context: ssl.SSLContext | None = None
+    if needs_flukso_ca(base_url):
+        context = hass.data.get(_FLUKSO_SSL)
+        if context is None:
+            # Loading certificates reads files: not in the event loop.
+            context = await hass.async_add_executor_job(flukso_ssl_context)
+            hass.data[_FLUKSO_SSL] = context
+    return TmpoClient(async_get_clientsession(hass), base_url, ssl_context=context)
+
+
 def start_backfill(hass: HomeAssistant, request: BackfillRequest) -> asyncio.Task[BackfillReport]:
     """Run a backfill in the background; a newer request for the same entry replaces the older."""
     tasks = hass.data.setdefault(_TASKS, {})
@@ -108,7 +127,7 @@ def last_backfill(hass: HomeAssistant, entry_id: str) -> asyncio.Task[BackfillRe
 async def async_backfill(hass: HomeAssistant, request: BackfillRequest) -> BackfillReport:
     """Fetch every token's history, then import it entity by entity as their statistics exist."""
     report = BackfillReport()
-    client = TmpoClient(async_get_clientsession(hass), request.base_url)
+    client = await tmpo_client(hass, request.base_url)
     history: dict[str, list[HourlyStatistic]] = {}
     for sensor_id, token in request.tokens.items():
         sensor = request.device.sensors.get(sensor_id)

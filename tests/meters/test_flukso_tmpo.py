@@ -9,6 +9,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from custom_components.wattkeeper.meters.errors import (
     MeterAuthError,
@@ -17,14 +19,19 @@ from custom_components.wattkeeper.meters.errors import (
     MeterUnsupportedError,
 )
 from custom_components.wattkeeper.meters.flukso_tmpo import (
+    DEFAULT_BASE_URL,
+    FLUKSO_CA_FILE,
     BlockRef,
     HourlyStatistic,
     TmpoBlock,
     TmpoClient,
     decode_block,
+    flukso_ssl_context,
     hourly_statistics,
     merge_blocks,
+    needs_flukso_ca,
 )
+from simulators.cql_tls import CqlTls
 from simulators.flukso_tmpo import TmpoSensor, TmpoServer, generate_counter
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "flukso"
@@ -278,3 +285,48 @@ async def test_an_unreachable_server_is_a_connection_error(
 
     with pytest.raises(MeterConnectionError):
         await TmpoClient(session, url).list_blocks(SENSOR, TOKEN)
+
+
+# -- TLS ----------------------------------------------------------------------------
+
+# The certificate Flukso publishes in its firmware and in tmpo-py.
+FLUKSO_CA_SHA256 = "f4169f4f2a3af6157e612063a58dadc592462cf11b04f1fa404e901eb4c533c7"
+
+
+def test_the_shipped_ca_is_flukso_s_own_and_trusted() -> None:
+    cert = x509.load_pem_x509_certificate(FLUKSO_CA_FILE.read_bytes())
+    assert cert.fingerprint(hashes.SHA256()).hex() == FLUKSO_CA_SHA256
+    assert cert.subject.rfc4514_string() == "CN=flukso.net,O=Flukso,C=BE"
+    assert cert.not_valid_after_utc.year == 2035
+
+    trusted = flukso_ssl_context().get_ca_certs()
+    assert [c for c in trusted if ((("commonName", "flukso.net"),) in c["subject"])]
+
+
+@pytest.mark.parametrize(
+    ("url", "needed"),
+    [
+        (DEFAULT_BASE_URL, True),
+        ("https://API.flukso.net/", True),
+        ("http://127.0.0.1:8080", False),
+        ("https://api.flukso.net.example.org", False),
+        ("https://tmpo.example.org", False),
+    ],
+)
+def test_only_flukso_net_itself_needs_its_ca(url: str, needed: bool) -> None:
+    assert needs_flukso_ca(url) is needed
+
+
+async def test_a_server_signed_by_a_private_ca_is_trusted_through_the_given_context(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """What api.flukso.net needs: its CA in the client's context, not in the system's."""
+    tls = CqlTls.create(tmp_path, name="Private tmpo CA")
+    server = await start_server(ssl_context=tls.server_context)
+    try:
+        trusted = TmpoClient(session, server.base_url, ssl_context=flukso_ssl_context(tls.ca_file))
+        assert await trusted.list_blocks(SENSOR, TOKEN)
+        with pytest.raises(MeterConnectionError):
+            await TmpoClient(session, server.base_url).list_blocks(SENSOR, TOKEN)
+    finally:
+        await server.stop()

@@ -14,6 +14,10 @@ The protocol (as flukso.net serves it and the tmpo-py reference client reads it)
   so a listing can hold a block and the blocks it was compacted from.
 - `rid` (recycle id) changes when the sensor's counter restarts.
 
+TLS: api.flukso.net presents a certificate signed by Flukso's own CA, which
+the firmware and tmpo-py trust; it ships here as flukso_ca.pem, and
+`flukso_ssl_context` trusts it on top of the system's CAs.
+
 Values are the meter's counter: Wh for electricity, litres for gas and water;
 both become kWh / m³ with a factor 1/1000. tmpod rounds deltas to three
 decimals, so decoded values are rounded there too.
@@ -34,11 +38,14 @@ import gzip
 import json
 import logging
 import math
+import ssl
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from aiohttp import ClientError, ClientSession, ClientTimeout
 
@@ -52,7 +59,9 @@ from .errors import (
 
 LOGGER = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL: Final = "https://api.flukso.net"
+DEFAULT_HOST: Final = "api.flukso.net"
+DEFAULT_BASE_URL: Final = f"https://{DEFAULT_HOST}"
+FLUKSO_CA_FILE: Final = Path(__file__).with_name("flukso_ca.pem")
 API_VERSION: Final = "1.0"
 LEVELS: Final = (8, 12, 16, 20)
 HOUR: Final = 3600
@@ -200,19 +209,40 @@ def hourly_statistics(
     return rows
 
 
+def flukso_ssl_context(ca_file: Path = FLUKSO_CA_FILE) -> ssl.SSLContext:
+    """A client context that trusts Flukso's CA besides the system's.
+
+    It reads files, so an event loop calls it in an executor.
+    """
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+def needs_flukso_ca(base_url: str) -> bool:
+    """Whether `base_url` is flukso.net's own API, whose certificate Flukso's CA signed."""
+    return (urlsplit(base_url).hostname or "").lower() == DEFAULT_HOST
+
+
 class TmpoClient:
-    """Asynchronous client for the tmpo API of flukso.net (or a compatible server)."""
+    """Asynchronous client for the tmpo API of flukso.net (or a compatible server).
+
+    `ssl_context` verifies the server: for the default host, one from
+    flukso_ssl_context(); None keeps the session's default verification.
+    """
 
     def __init__(
         self,
         session: ClientSession,
         base_url: str = DEFAULT_BASE_URL,
         *,
+        ssl_context: ssl.SSLContext | None = None,
         timeout: float = 30.0,
         concurrency: int = 4,
     ) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
+        self.ssl_context = ssl_context
         self._timeout = ClientTimeout(total=timeout)
         self._concurrency = concurrency
 
@@ -309,7 +339,11 @@ class TmpoClient:
         headers = {"X-Version": API_VERSION, "X-Token": token, "Accept": accept}
         try:
             async with self._session.get(
-                f"{self._base}{path}", headers=headers, params=params, timeout=self._timeout
+                f"{self._base}{path}",
+                headers=headers,
+                params=params,
+                timeout=self._timeout,
+                ssl=self.ssl_context if self.ssl_context is not None else True,
             ) as response:
                 if response.status in (401, 403):
                     raise MeterAuthError("flukso.net refused the sensor token")
