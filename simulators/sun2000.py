@@ -34,6 +34,7 @@ from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.pdu.register_message import ReadHoldingRegistersResponse
 
 from custom_components.wattkeeper.meters import sun2000_codec as codec
+from custom_components.wattkeeper.meters import sun2000_compat as compat
 from custom_components.wattkeeper.meters.sun2000_planner import touches_forbidden
 from custom_components.wattkeeper.meters.sun2000_registers import (
     BATTERY_STATUS,
@@ -526,23 +527,23 @@ class Sun2000Simulator:
         if fault is Fault.SLOW:
             await asyncio.sleep(self.slow_seconds)
         if fault is Fault.BUSY:
-            return _exception(pdu, ExceptionResponse.SLAVE_BUSY)
+            return _exception(pdu, compat.DEVICE_BUSY)
         if fault is Fault.ILLEGAL_ADDRESS:
-            return _exception(pdu, ExceptionResponse.ILLEGAL_ADDRESS)
+            return _exception(pdu, compat.ILLEGAL_ADDRESS)
         return self._read(pdu)
 
     def _read(self, pdu: ModbusPDU) -> tuple[ModbusPDU, str]:
         if pdu.function_code != 3:
-            return _exception(pdu, ExceptionResponse.ILLEGAL_FUNCTION)
+            return _exception(pdu, compat.ILLEGAL_FUNCTION)
         device = self.devices.get(pdu.dev_id)
         if device is None:
             # What a dongle answers when nothing replies on the RS-485 side.
-            return _exception(pdu, ExceptionResponse.GATEWAY_NO_RESPONSE)
+            return _exception(pdu, compat.GATEWAY_NO_RESPONSE)
         start, end = pdu.address, pdu.address + pdu.count
         if not 1 <= pdu.count <= self.max_registers:
-            return _exception(pdu, ExceptionResponse.ILLEGAL_VALUE)
+            return _exception(pdu, compat.ILLEGAL_VALUE)
         if start < 30000 or end > 50000 or touches_forbidden(start, end):
-            return _exception(pdu, ExceptionResponse.ILLEGAL_ADDRESS)
+            return _exception(pdu, compat.ILLEGAL_ADDRESS)
         device.refresh(self.clock.now())
         words = [device.registers.get(address, 0) for address in range(start, end)]
         return ReadHoldingRegistersResponse(registers=words), "ok"

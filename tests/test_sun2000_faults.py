@@ -18,6 +18,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.wattkeeper.const import CONF_SCAN_INTERVAL, DOMAIN
+from custom_components.wattkeeper.meters import sun2000_compat as compat
 from custom_components.wattkeeper.meters.sun2000_connection import Sun2000Connection
 from custom_components.wattkeeper.meters.sun2000_registers import REGISTERS_BY_NAME
 from custom_components.wattkeeper.sun2000_entry import CONF_PROXY, CONF_PROXY_PORT
@@ -207,7 +208,7 @@ async def test_proxy_serves_a_second_client_while_home_assistant_polls(
         for _ in range(6):
             for register in (power, energy):
                 response = await client.read_holding_registers(
-                    register.address, count=register.count, slave=1
+                    register.address, count=register.count, **compat.unit(1)
                 )
                 assert not response.isError()
                 assert response.registers == register_words(sim, 1, register)

@@ -10,6 +10,7 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.pdu import ExceptionResponse
 
+from custom_components.wattkeeper.meters import sun2000_compat as compat
 from custom_components.wattkeeper.meters.sun2000 import Sun2000Meter, snapshot_fields
 from custom_components.wattkeeper.meters.sun2000_connection import (
     ConnectionOptions,
@@ -76,7 +77,7 @@ async def test_second_client_reads_while_the_driver_keeps_polling(
         for _ in range(10):
             for register in (power, energy):
                 response = await client.read_holding_registers(
-                    register.address, count=register.count, slave=1
+                    register.address, count=register.count, **compat.unit(1)
                 )
                 assert not response.isError()
                 assert response.registers == register_words(sim, 1, register)
@@ -97,7 +98,7 @@ async def test_second_client_reads_while_the_driver_keeps_polling(
 
 async def test_writes_are_refused(client: AsyncModbusTcpClient, sim: Sun2000Simulator) -> None:
     before = len(sim.requests)
-    response = await client.write_register(47086, 2, slave=1)
+    response = await client.write_register(47086, 2, **compat.unit(1))
     assert isinstance(response, ExceptionResponse)
     assert response.exception_code == 0x01  # illegal function
     assert len(sim.requests) == before
@@ -106,10 +107,10 @@ async def test_writes_are_refused(client: AsyncModbusTcpClient, sim: Sun2000Simu
 async def test_device_exceptions_reach_the_client(
     client: AsyncModbusTcpClient, proxy: Sun2000Proxy
 ) -> None:
-    response = await client.read_holding_registers(37760, count=28, slave=1)
+    response = await client.read_holding_registers(37760, count=28, **compat.unit(1))
     assert isinstance(response, ExceptionResponse)
     assert response.exception_code == 0x02  # the twin rejects the forbidden gap
-    response = await client.read_holding_registers(32080, count=2, slave=7)
+    response = await client.read_holding_registers(32080, count=2, **compat.unit(7))
     assert isinstance(response, ExceptionResponse)
     assert response.exception_code == 0x0A  # unit 7 is not served by this proxy
     assert proxy.refused == 2

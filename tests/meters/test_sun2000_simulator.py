@@ -11,6 +11,7 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.pdu import ExceptionResponse
 
+from custom_components.wattkeeper.meters import sun2000_compat as compat
 from custom_components.wattkeeper.meters.sun2000 import probe
 from custom_components.wattkeeper.meters.sun2000_connection import (
     ConnectionOptions,
@@ -78,10 +79,10 @@ async def test_modbus_rules_like_a_dongle(
         ((32080, 2, 9), 0x0B),  # no inverter behind unit 9
     ]
     for (address, count, unit), code in cases:
-        response = await client.read_holding_registers(address, count=count, slave=unit)
+        response = await client.read_holding_registers(address, count=count, **compat.unit(unit))
         assert isinstance(response, ExceptionResponse)
         assert response.exception_code == code
-    response = await client.write_register(40000, 1, slave=1)
+    response = await client.write_register(40000, 1, **compat.unit(1))
     assert isinstance(response, ExceptionResponse)
     assert response.exception_code == 0x01
     assert [r.outcome for r in sim.requests] == [

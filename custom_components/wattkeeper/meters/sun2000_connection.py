@@ -27,6 +27,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.pdu import ModbusPDU
 
+from . import sun2000_compat as compat
 from .errors import MeterConnectionError, MeterDataError, MeterError, MeterTimeoutError
 
 _LOGGER = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ class Sun2000Connection:
         lost = self._lost
 
         async def request() -> ModbusPDU:
-            return await client.read_holding_registers(address, count=count, slave=unit)
+            return await client.read_holding_registers(address, count=count, **compat.unit(unit))
 
         read = asyncio.ensure_future(request())
         dropped = asyncio.ensure_future(lost.wait())

@@ -18,6 +18,7 @@ from typing import Final
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.pdu.register_message import ReadHoldingRegistersResponse
 
+from . import sun2000_compat as compat
 from .errors import MeterConnectionError, MeterDataError, MeterTimeoutError
 from .sun2000_connection import ModbusRejectedError, ModbusUnavailableError, Sun2000Connection
 from .sun2000_tcpserver import ModbusRequestServer
@@ -64,11 +65,11 @@ class Sun2000Proxy:
     async def _answer(self, request: ModbusPDU, connection_id: int) -> ModbusPDU:
         fc = request.function_code
         if fc != READ_HOLDING:
-            return self._refuse(fc, ExceptionResponse.ILLEGAL_FUNCTION)
+            return self._refuse(fc, compat.ILLEGAL_FUNCTION)
         if self.unit_ids is not None and request.dev_id not in self.unit_ids:
-            return self._refuse(fc, ExceptionResponse.GATEWAY_PATH_UNAVIABLE)
+            return self._refuse(fc, compat.GATEWAY_PATH_UNAVAILABLE)
         if not 1 <= request.count <= MAX_READ:
-            return self._refuse(fc, ExceptionResponse.ILLEGAL_VALUE)
+            return self._refuse(fc, compat.ILLEGAL_VALUE)
         try:
             # No retries: the client has its own, and a retry here would hold
             # the connection away from the driver.
@@ -78,11 +79,11 @@ class Sun2000Proxy:
         except (ModbusRejectedError, ModbusUnavailableError) as exc:
             return self._refuse(fc, exc.code)
         except MeterTimeoutError:
-            return self._refuse(fc, ExceptionResponse.GATEWAY_NO_RESPONSE)
+            return self._refuse(fc, compat.GATEWAY_NO_RESPONSE)
         except MeterConnectionError:
-            return self._refuse(fc, ExceptionResponse.GATEWAY_PATH_UNAVIABLE)
+            return self._refuse(fc, compat.GATEWAY_PATH_UNAVAILABLE)
         except MeterDataError:
-            return self._refuse(fc, ExceptionResponse.SLAVE_FAILURE)
+            return self._refuse(fc, compat.DEVICE_FAILURE)
         self.served += 1
         return ReadHoldingRegistersResponse(registers=words)
 

@@ -5,7 +5,8 @@ driver's connection) and the simulator (answers with faults, delays and a
 request log) need to decide per request, per connection. This wraps
 `ModbusTcpServer` once, for both, and tracks what it starts so `stop()`
 leaves no task or connection behind. It relies on the request-handler hooks
-of pymodbus 3.8 (`handle_later`, `last_pdu`, `server_send`).
+`handle_later`, `last_pdu` and `server_send`, the same from pymodbus 3.8 to
+3.13; what differs between those releases is in `sun2000_compat`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pymodbus.datastore import ModbusServerContext
 from pymodbus.pdu import ModbusPDU
 from pymodbus.server import ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
+
+from .sun2000_compat import handler_hooks, idle_context
 
 # (request, connection id) → the answer, or None to send nothing.
 Answer = Callable[[ModbusPDU, int], Awaitable[ModbusPDU | None]]
@@ -31,7 +33,7 @@ class _Handler(ServerRequestHandler):
     """One client connection."""
 
     def __init__(self, listener: _Listener) -> None:
-        super().__init__(listener)  # type: ignore[no-untyped-call]
+        super().__init__(listener, *handler_hooks(listener))  # type: ignore[no-untyped-call]
         self.owner = listener.owner
         self.connection_id = next(_ids)
 
@@ -59,8 +61,7 @@ class _Handler(ServerRequestHandler):
 
 class _Listener(ModbusTcpServer):
     def __init__(self, owner: ModbusRequestServer, host: str, port: int) -> None:
-        context = ModbusServerContext(slaves={}, single=False)  # type: ignore[no-untyped-call]
-        super().__init__(context, address=(host, port))
+        super().__init__(idle_context(), address=(host, port))
         self.owner = owner
 
     def callback_new_connection(self) -> _Handler:
@@ -100,7 +101,10 @@ class ModbusRequestServer:
 
     async def start(self) -> None:
         listener = _Listener(self, self.host, self._port)
-        await listener.serve_forever(background=True)
+        try:
+            await listener.serve_forever(background=True)
+        except RuntimeError as err:  # pymodbus 3.13 says so when the port is taken
+            raise OSError(f"cannot listen on {self.host}:{self._port}") from err
         server = listener.transport
         if not isinstance(server, asyncio.Server) or not server.sockets:
             raise OSError(f"cannot listen on {self.host}:{self._port}")
