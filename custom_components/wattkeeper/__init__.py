@@ -24,6 +24,7 @@ from .meter_factory import create_meter
 from .meters.base import StreamingMeter
 from .meters.errors import MeterAuthError, MeterError
 from .meters.model import MeterKind
+from .recorder_hub import DATA_HUB, async_setup_hub
 from .recorder_runtime import RecorderConfigEntry, async_setup_recorder
 from .services import async_setup_services
 from .stream_coordinator import FIRST_SNAPSHOT_TIMEOUT, StreamCoordinator
@@ -35,8 +36,12 @@ PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Actions exist from start-up, whether or not an entry is loaded (rule action-setup)."""
+    """Actions exist from start-up, whether or not an entry is loaded (rule action-setup).
+
+    The snapshot hub listens before any meter entry loads, so a recorder entry that
+    loads later (or reloads) still gets every reading since start-up."""
     async_setup_services(hass)
+    async_setup_hub(hass)
     return True
 
 
@@ -104,5 +109,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) 
 async def async_remove_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) -> None:
     """Clean up what an entry kept outside Home Assistant's registries."""
     await async_remove_capacity_state(hass, entry.entry_id)
+    if entry.data[CONF_KIND] == KIND_RECORDER and (hub := hass.data.get(DATA_HUB)) is not None:
+        hub.forget(entry.entry_id)
     if entry.data[CONF_KIND] == MeterKind.CT_CLAMP:
         await async_remove_ct_energy(hass, entry.entry_id)
+    if entry.data[CONF_KIND] == KIND_RECORDER:
+        from .statistics_setup import async_remove_statistics  # noqa: PLC0415 (loads the recorder)
+
+        await async_remove_statistics(hass, entry.entry_id)

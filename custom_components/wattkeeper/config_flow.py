@@ -64,8 +64,8 @@ class WattkeeperConfigFlow(
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """Each kind renews its own credentials."""
-        kind = MeterKind(entry_data[CONF_KIND])
-        step = getattr(self, f"async_step_{kind.value}_reauth")
+        kind = str(entry_data[CONF_KIND])  # a meter kind, or the recorder
+        step = getattr(self, f"async_step_{kind}_reauth")
         result: ConfigFlowResult = await step(entry_data)
         return result
 

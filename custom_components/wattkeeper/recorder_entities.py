@@ -29,6 +29,12 @@ from .recorder_runtime import HealthCoordinator, RecorderConfigEntry
 @dataclass(frozen=True, kw_only=True)
 class HealthSensorDescription(SensorEntityDescription):
     value_fn: Callable[[RecorderHealth], float | int | datetime | None]
+    attributes_fn: Callable[[RecorderHealth], dict[str, int]] | None = None
+
+
+def waiting(health: RecorderHealth) -> int:
+    """Everything in the outbox still to send: raw readings and forwarded statistics."""
+    return health.backlog + health.backlog_statistics
 
 
 HEALTH_SENSORS: tuple[HealthSensorDescription, ...] = (
@@ -37,7 +43,11 @@ HEALTH_SENSORS: tuple[HealthSensorDescription, ...] = (
         translation_key="backlog",
         native_unit_of_measurement="readings",
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda health: health.backlog,
+        value_fn=waiting,
+        attributes_fn=lambda health: {
+            "readings": health.backlog,
+            "statistics": health.backlog_statistics,
+        },
     ),
     HealthSensorDescription(
         key="oldest_unsent_age",
@@ -117,6 +127,12 @@ class HealthSensor(RecorderEntity, SensorEntity):
     @property
     def native_value(self) -> float | int | datetime | None:
         return self.entity_description.value_fn(self.coordinator.data)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, int] | None:
+        if (attributes := self.entity_description.attributes_fn) is None:
+            return None
+        return attributes(self.coordinator.data)
 
 
 class DatabaseConnectedSensor(RecorderEntity, BinarySensorEntity):

@@ -1,20 +1,22 @@
 """The external recorder entry: every meter reading into the outbox, the sender drains it.
 
-Readings reach the outbox the moment a meter's coordinator receives them (the
-SIGNAL_SNAPSHOT dispatcher), at full resolution. The sender moves them to the
-backend in batches; a health coordinator samples the sender every few seconds
-for the diagnostic entities and raises a repair issue when the outbox nears
-its quota.
+Readings reach the outbox the moment a meter's coordinator receives them, at
+full resolution: the snapshot hub (recorder_hub.py) listens from start-up and
+keeps what arrives while this entry is not loaded. The sender moves them to
+the backend in batches; a health coordinator samples the sender every few
+seconds for the diagnostic entities, raises a repair issue when the outbox
+nears its quota, and asks for new credentials when the database refuses them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import (
@@ -24,9 +26,9 @@ from homeassistant.const import (
     CONF_USERNAME,
 )
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
@@ -51,9 +53,8 @@ from .const import (
     DEFAULT_RETENTION_DAYS,
     DOMAIN,
     LOGGER,
-    SIGNAL_SNAPSHOT,
 )
-from .meters.model import Snapshot
+from .on_demand import OnDemand, async_ensure
 from .recorder import (
     Backend,
     BackendConfig,
@@ -70,6 +71,9 @@ from .recorder import (
     SslMode,
     create_backend,
 )
+from .recorder_auth import AuthWatch
+from .recorder_hub import Delivery, async_setup_hub
+from .recorder_target import recorder_unique_id
 
 if TYPE_CHECKING:
     from .statistics_setup import StatisticsRuntime
@@ -77,6 +81,9 @@ if TYPE_CHECKING:
 HEALTH_INTERVAL = timedelta(seconds=10)
 RETENTION_INTERVAL = timedelta(hours=1)
 VERSION = "0.1.0"
+MIB: Final = 1 << 20
+# Cassandra's largest TTL is 20 years; raw retention becomes the samples' TTL.
+CASSANDRA_MAX_RETENTION_DAYS: Final = 7300
 
 type RecorderConfigEntry = ConfigEntry[RecorderRuntime]
 
@@ -92,7 +99,7 @@ def parse_replication(text: str) -> dict[str, int]:
 
 
 def backend_config(hass: HomeAssistant, data: dict[str, Any]) -> BackendConfig | CassandraConfig:
-    """The library's backend configuration from a recorder entry's data."""
+    """The library's backend configuration from a recorder entry's data (and options)."""
     time_zone = str(hass.config.time_zone)
     if data[CONF_BACKEND] == BACKEND_CASSANDRA:
         return CassandraConfig(
@@ -124,12 +131,19 @@ def backend_config(hass: HomeAssistant, data: dict[str, Any]) -> BackendConfig |
     return SqliteConfig(path=Path(hass.config.path("wattkeeper_recorder.db")), time_zone=time_zone)
 
 
+def recorder_settings(entry: ConfigEntry[Any]) -> dict[str, Any]:
+    """What the setup flow stored, with the options over it."""
+    return {**entry.data, **entry.options}
+
+
 class HealthCoordinator(DataUpdateCoordinator[RecorderHealth]):
     """Samples the sender's health (no I/O) for the diagnostic entities."""
 
     config_entry: RecorderConfigEntry
 
-    def __init__(self, hass: HomeAssistant, entry: RecorderConfigEntry, sender: Sender) -> None:
+    def __init__(
+        self, hass: HomeAssistant, entry: RecorderConfigEntry, sender: Sender, watch: AuthWatch
+    ) -> None:
         super().__init__(
             hass,
             LOGGER,
@@ -139,31 +153,51 @@ class HealthCoordinator(DataUpdateCoordinator[RecorderHealth]):
             always_update=True,
         )
         self.sender = sender
+        self.watch = watch
+        # Snapshots the hub had to drop while this entry was not loaded.
+        self.hub_dropped = 0
 
     async def _async_update_data(self) -> RecorderHealth:
+        health = self.current_health()
+        self.update_quota_issue(health)
+        if (refused := self.watch.auth_error) is not None:
+            # The outbox keeps collecting meanwhile; the sender retries with backoff.
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN,
+                translation_key="database_auth_failed",
+                translation_placeholders={"error": str(refused)},
+            ) from refused
+        return health
+
+    def current_health(self) -> RecorderHealth:
         health = self.sender.health()
+        if self.hub_dropped:
+            health = replace(health, dropped=health.dropped + self.hub_dropped)
+        return health
+
+    @callback
+    def update_quota_issue(self, health: RecorderHealth) -> None:
         issue_id = f"outbox_quota_{self.config_entry.entry_id}"
         if health.quota_level is QuotaLevel.OK:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-        else:
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=(
-                    ir.IssueSeverity.CRITICAL
-                    if health.quota_level is QuotaLevel.FULL
-                    else ir.IssueSeverity.WARNING
-                ),
-                translation_key=f"outbox_quota_{health.quota_level.value}",
-                translation_placeholders={
-                    "percent": f"{100 * health.quota_fraction:.0f}",
-                    "dropped": str(health.dropped),
-                    "error": health.last_error or "-",
-                },
-            )
-        return health
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=(
+                ir.IssueSeverity.CRITICAL
+                if health.quota_level is QuotaLevel.FULL
+                else ir.IssueSeverity.WARNING
+            ),
+            translation_key=f"outbox_quota_{health.quota_level.value}",
+            translation_placeholders={
+                "percent": f"{100 * health.quota_fraction:.0f}",
+                "dropped": str(health.dropped),
+                "error": health.last_error or "-",
+            },
+        )
 
 
 @dataclass
@@ -182,7 +216,7 @@ class RecorderRuntime:
 
 
 class SnapshotRecorder:
-    """Turns each meter snapshot into samples in the outbox."""
+    """Turns meter snapshots into samples in the outbox."""
 
     def __init__(self, hass: HomeAssistant, runtime: RecorderRuntime) -> None:
         self.hass = hass
@@ -190,27 +224,31 @@ class SnapshotRecorder:
         self.registry = er.async_get(hass)
 
     @callback
-    def on_snapshot(self, entry_id: str, snapshot: Snapshot) -> None:
+    def record(self, deliveries: Sequence[Delivery]) -> None:
+        """One append for what the hub hands over: one snapshot live, or what it kept."""
         runtime = self.runtime
-        if runtime.meters and entry_id not in runtime.meters:
-            return
         samples: list[Sample] = []
         new: list[SeriesInfo] = []
-        for meter in snapshot.all_meters():
-            for key, value in meter.values.items():
-                info_key = SeriesKey(runtime.site, meter.identity.serial, key.id)
-                # The first readings arrive before the entities exist: register the
-                # series at once, and again when its entity id becomes known.
-                if runtime.known.get(info_key) is None:
-                    entity_id = self.registry.async_get_entity_id(
-                        "sensor", DOMAIN, f"{meter.identity.serial}_{key.id}"
-                    )
-                    if info_key not in runtime.known or entity_id is not None:
-                        new.append(
-                            SeriesInfo.for_meter(runtime.site, meter.identity, key, entity_id)
+        for entry_id, snapshot in deliveries:
+            if runtime.meters and entry_id not in runtime.meters:
+                continue
+            for meter in snapshot.all_meters():
+                for key, value in meter.values.items():
+                    info_key = SeriesKey(runtime.site, meter.identity.serial, key.id)
+                    # The first readings arrive before the entities exist: register the
+                    # series at once, and again when its entity id becomes known.
+                    if runtime.known.get(info_key) is None:
+                        entity_id = self.registry.async_get_entity_id(
+                            "sensor", DOMAIN, f"{meter.identity.serial}_{key.id}"
                         )
-                        runtime.known[info_key] = entity_id
-                samples.append(Sample(info_key, meter.measured_at, value))
+                        if info_key not in runtime.known or entity_id is not None:
+                            new.append(
+                                SeriesInfo.for_meter(runtime.site, meter.identity, key, entity_id)
+                            )
+                            runtime.known[info_key] = entity_id
+                    samples.append(Sample(info_key, meter.measured_at, value))
+        if not samples and not new:
+            return
         task = self.hass.async_create_task(
             self._append(new, samples), "wattkeeper recorder append", eager_start=True
         )
@@ -224,40 +262,71 @@ class SnapshotRecorder:
         await self.runtime.outbox.append_samples(samples)
 
 
-def _setting(entry: RecorderConfigEntry, key: str, default: Any) -> Any:
-    """Options win over what the setup flow stored."""
-    return entry.options.get(key, entry.data.get(key, default))
+@callback
+def _migrate_unique_id(hass: HomeAssistant, entry: RecorderConfigEntry) -> None:
+    """Entries made before the unique id left out credentials get the new one."""
+    wanted = recorder_unique_id(entry.data)
+    if entry.unique_id == wanted:
+        return
+    if any(
+        other.unique_id == wanted and other.entry_id != entry.entry_id
+        for other in hass.config_entries.async_entries(DOMAIN)
+    ):
+        return
+    hass.config_entries.async_update_entry(entry, unique_id=wanted)
 
 
 async def async_setup_recorder(hass: HomeAssistant, entry: RecorderConfigEntry) -> None:
-    """Open the outbox, start the sender, and listen to every meter."""
-    data = entry.data
-    quota = int(_setting(entry, CONF_QUOTA_MB, DEFAULT_QUOTA_MB))
-    outbox = Outbox(hass.config.path(f"wattkeeper_outbox_{entry.entry_id}.db"), quota << 20)
+    """Open the outbox, start the sender, and take the meters' snapshots from the hub."""
+    _migrate_unique_id(hass, entry)
+    settings = recorder_settings(entry)
+    if settings[CONF_BACKEND] == BACKEND_CASSANDRA and not await async_ensure(
+        hass, OnDemand.CASSANDRA
+    ):
+        # The hub keeps the readings meanwhile; setup is retried with growing delays.
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN, translation_key="cassandra_driver_missing"
+        )
+    try:
+        backend = create_backend(backend_config(hass, settings))
+    except ValueError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="recorder_invalid_settings",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    quota = max(1, int(float(settings.get(CONF_QUOTA_MB, DEFAULT_QUOTA_MB)) * MIB))
+    outbox = Outbox(hass.config.path(f"wattkeeper_outbox_{entry.entry_id}.db"), quota)
     await outbox.open()
-    backend = create_backend(backend_config(hass, dict(data)))
-    sender = Sender(outbox, backend, site=data[CONF_SITE], version=VERSION)
-    await sender.start()
-    health = HealthCoordinator(hass, entry, sender)
+    watch = AuthWatch(backend)
+    sender = Sender(outbox, watch.as_backend(), site=entry.data[CONF_SITE], version=VERSION)
+    health = HealthCoordinator(hass, entry, sender, watch)
     runtime = RecorderRuntime(
-        site=data[CONF_SITE],
+        site=entry.data[CONF_SITE],
         outbox=outbox,
         backend=backend,
         sender=sender,
         health=health,
-        meters=frozenset(_setting(entry, CONF_METERS, [])),
+        meters=frozenset(settings.get(CONF_METERS, [])),
     )
     entry.runtime_data = runtime
-    # Unload runs these last-registered-first: stop listening, then drain, then close.
+    # Unload runs these last-registered-first: stop taking snapshots, then drain, then close.
     entry.async_on_unload(partial(_close, runtime))
-    entry.async_on_unload(
-        async_dispatcher_connect(hass, SIGNAL_SNAPSHOT, SnapshotRecorder(hass, runtime).on_snapshot)
+    await sender.start()
+    health.hub_dropped, detach = async_setup_hub(hass).attach(
+        entry.entry_id, SnapshotRecorder(hass, runtime).record
     )
-    retention = int(
-        entry.options.get(
-            CONF_RETENTION_DAYS, data.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS)
-        )
-    )
+    entry.async_on_unload(detach)
+
+    @callback
+    def watch_quota(_: datetime) -> None:
+        # After an auth failure the coordinator stops refreshing until the entry reloads;
+        # the outbox still fills, so its quota is still watched.
+        if not health.last_update_success:
+            health.update_quota_issue(health.current_health())
+
+    entry.async_on_unload(async_track_time_interval(hass, watch_quota, HEALTH_INTERVAL))
+    retention = int(settings.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS))
     if retention > 0:
 
         async def apply_retention(_: Any) -> None:

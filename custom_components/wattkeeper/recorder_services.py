@@ -57,9 +57,13 @@ async def _flush(call: ServiceCall) -> ServiceResponse:
     for entry in _recorders(call.hass, call):
         runtime = entry.runtime_data
         empty = await runtime.sender.flush(call.data[ATTR_TIMEOUT])
+        status = runtime.outbox.status()
+        # As the backlog sensor counts it: readings and forwarded statistics still to send.
         result[entry.entry_id] = {
             "empty": empty,
-            "backlog": runtime.outbox.status().backlog_samples,
+            "backlog": status.backlog_samples + status.backlog_statistics,
+            "readings": status.backlog_samples,
+            "statistics": status.backlog_statistics,
         }
         await runtime.health.async_refresh()
     return result
