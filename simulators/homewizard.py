@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import json
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 FIXTURES = Path(__file__).parent / "fixtures" / "homewizard"
 DEVICE_TYPES = ("p1", "kwh1", "kwh3", "water", "socket")
@@ -45,6 +47,49 @@ def load_fixture(device_type: str) -> dict[str, Any]:
     return data
 
 
+class ConnectionWatch:
+    """The TCP connections clients hold open to a twin's HTTP server, idle keep-alive ones too."""
+
+    def __init__(self) -> None:
+        self._open: set[RequestHandler] = set()
+        self._changed = asyncio.Event()
+
+    def attach(self, runner: web.AppRunner) -> None:
+        """Follow the server of a set-up runner: aiohttp tells it of every connection."""
+        server = runner.server
+        assert server is not None
+        made, lost = server.connection_made, server.connection_lost
+
+        def connection_made(handler: RequestHandler, transport: asyncio.Transport) -> None:
+            self._open.add(handler)
+            made(handler, transport)
+
+        def connection_lost(handler: RequestHandler, exc: BaseException | None = None) -> None:
+            lost(handler, exc)
+            self._open.discard(handler)
+            self._changed.set()
+
+        # aiohttp has no hook for this; the server's own callbacks are wrapped instead.
+        server.connection_made = connection_made  # type: ignore[method-assign]
+        server.connection_lost = connection_lost  # type: ignore[method-assign]
+
+    def changed(self) -> None:
+        """Something else a twin counts as a connection (a TLS handshake) has ended."""
+        self._changed.set()
+
+    @property
+    def count(self) -> int:
+        return len(self._open)
+
+    async def wait_until(self, count: Callable[[], int]) -> None:
+        """Return once `count()` is zero; it is looked at again after every closed connection."""
+        while True:
+            self._changed.clear()
+            if not count():
+                return
+            await self._changed.wait()
+
+
 @dataclass
 class HomeWizardSimulator:
     """One simulated device on 127.0.0.1."""
@@ -60,6 +105,8 @@ class HomeWizardSimulator:
     _rng: random.Random = field(init=False)
     _step: int = field(init=False, default=0)
     _released: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _stopping: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _connections: ConnectionWatch = field(init=False, default_factory=ConnectionWatch)
     _fault: Fault = field(init=False, default=Fault.NONE)
 
     def __post_init__(self) -> None:
@@ -81,7 +128,17 @@ class HomeWizardSimulator:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def open_connections(self) -> int:
+        """TCP connections clients hold open to the twin now (idle keep-alive ones too)."""
+        return self._connections.count
+
+    async def wait_for_no_connections(self) -> None:
+        """Return once every client has closed its connections; bound it with a timeout."""
+        await self._connections.wait_until(lambda: self.open_connections)
+
     async def start(self) -> None:
+        self._stopping.clear()
         app = web.Application()
         app.router.add_get("/api", self._handle_device)
         app.router.add_get("/api/v1/data", self._handle_data)
@@ -93,6 +150,7 @@ class HomeWizardSimulator:
         app.router.add_put("/_sim/fault", self._handle_fault)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
+        self._connections.attach(self._runner)
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         server = site._server  # aiohttp keeps the bound socket here
@@ -100,6 +158,7 @@ class HomeWizardSimulator:
         self.port = server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        self._stopping.set()
         self._released.set()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -175,7 +234,10 @@ class HomeWizardSimulator:
                 # Hold the request until the fault clears or the twin stops.
                 await self._released.wait()
             case Fault.SLOW:
-                await asyncio.sleep(self.slow_seconds)
+                # Slow, but a stopping twin does not make shutdown wait.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.slow_seconds):
+                        await self._stopping.wait()
             case Fault.NONE:
                 pass
         return web.json_response(payload)
@@ -184,6 +246,10 @@ class HomeWizardSimulator:
         return await self._answer(self.fixture["device"])
 
     async def _handle_data(self, _: web.Request) -> web.StreamResponse:
+        if "data" not in self.fixture:
+            # A HomeWizard product without measurements answers 404 here.
+            self.requests += 1
+            return web.json_response({"error": {"id": 404}}, status=404)
         return await self._answer(self.fixture["data"])
 
     async def _handle_system(self, request: web.Request) -> web.StreamResponse:
@@ -219,6 +285,11 @@ class Twin(Protocol):
 
     @property
     def host(self) -> str: ...
+
+    @property
+    def open_connections(self) -> int: ...
+
+    async def wait_for_no_connections(self) -> None: ...
 
     async def start(self) -> None: ...
 

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .homewizard import (
+    ConnectionWatch,
     Fault,
     HomeWizardSimulator,
     device_arguments,
@@ -197,10 +198,12 @@ class _TlsAcceptor(asyncio.Protocol):
         handler: Callable[[], asyncio.Protocol],
         context: ssl.SSLContext,
         tasks: set[asyncio.Task[None]],
+        connections: ConnectionWatch,
     ) -> None:
         self._handler = handler
         self._context = context
         self._tasks = tasks
+        self._connections = connections
         self._early: list[bytes] = []
         self._eof = False
         self._lost = False
@@ -211,7 +214,11 @@ class _TlsAcceptor(asyncio.Protocol):
         transport.pause_reading()
         task = asyncio.get_running_loop().create_task(self._upgrade(transport))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._handshake_done)
+
+    def _handshake_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._connections.changed()
 
     # Between the end of the handshake and the handover, early data waits here.
     def data_received(self, data: bytes) -> None:
@@ -294,6 +301,7 @@ class HomeWizardV2Simulator:
     _tls: ssl.SSLContext | None = field(init=False, default=None)
     _handshakes: set[asyncio.Task[None]] = field(init=False, default_factory=set)
     _arrivals: asyncio.Condition = field(init=False, default_factory=asyncio.Condition)
+    _connections: ConnectionWatch = field(init=False, default_factory=ConnectionWatch)
 
     def __post_init__(self) -> None:
         # Not started: it only keeps the device's values and moves them on.
@@ -350,6 +358,15 @@ class HomeWizardV2Simulator:
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def open_connections(self) -> int:
+        """Connections clients hold open now: past the TLS handshake, and in it."""
+        return self._connections.count + len(self._handshakes)
+
+    async def wait_for_no_connections(self) -> None:
+        """Return once every client has closed its connections; bound it with a timeout."""
+        await self._connections.wait_until(lambda: self.open_connections)
 
     @property
     def identifier(self) -> str:
@@ -417,9 +434,12 @@ class HomeWizardV2Simulator:
         )
         await self._runner.setup()
         assert self._runner.server is not None
+        self._connections.attach(self._runner)
         self._stopping.clear()
         self._server = await loop.create_server(
-            functools.partial(_TlsAcceptor, self._runner.server, self._tls, self._handshakes),
+            functools.partial(
+                _TlsAcceptor, self._runner.server, self._tls, self._handshakes, self._connections
+            ),
             "127.0.0.1",
             self.port,
         )

@@ -42,6 +42,15 @@ async def homewizard_sim(request: pytest.FixtureRequest) -> AsyncIterator[HomeWi
 
 
 @pytest.fixture
+def homewizard_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
+    """HomeWizard calls give up after this long instead of 5 s, so a silent twin fails fast."""
+    from custom_components.wattkeeper.meters import homewizard
+
+    monkeypatch.setattr(homewizard, "DEFAULT_TIMEOUT", 0.3)
+    return 0.3
+
+
+@pytest.fixture
 def flukso_counter_every() -> int:
     """Ticks between a Fluksometer twin's counter messages; a test module may override it."""
     return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -109,14 +110,55 @@ async def test_states_follow_the_meter(
         tariff2 = hass.states.get(_entity_id(hass, serial, "energy_import_t2"))
         assert float(tariff2.state) == truth["total_power_import_t2_kwh"]
         assert hass.states.get(_entity_id(hass, serial, "tariff")).state == "2"
-    gas_serial = "G0039001652050216"  # the M-Bus equipment id, decoded from hex
-    gas = hass.states.get(_entity_id(hass, gas_serial, "gas"))
-    assert float(gas.state) == truth["external"][0]["value"]
-    gas_device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, gas_serial)})
     p1_device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, serial)})
-    assert gas_device is not None
     assert p1_device is not None
-    assert gas_device.via_device_id == p1_device.id
+    # Gas and water in m³, heat in GJ: the units the fixture's M-Bus meters report.
+    for external, key, unit in zip(
+        truth["external"], ("gas", "water", "heat"), ("m³", "m³", "GJ"), strict=True
+    ):
+        external_serial = bytes.fromhex(external["unique_id"]).decode()  # the equipment id
+        state = hass.states.get(_entity_id(hass, external_serial, key))
+        assert float(state.state) == external["value"]
+        assert state.attributes["unit_of_measurement"] == unit
+        device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, external_serial)})
+        assert device is not None
+        assert device.via_device_id == p1_device.id
+
+
+@pytest.mark.parametrize("homewizard_sim", ["p1"], indirect=True)
+async def test_m_bus_units_are_converted(
+    hass: HomeAssistant, homewizard_sim: HomeWizardSimulator
+) -> None:
+    """A heat meter counting kWh and a water meter counting litres land in GJ and m³."""
+    gas, water, heat = homewizard_sim.fixture["data"]["external"]
+    water.update(value=411027.0, unit="l")
+    heat.update(value=4678.3, unit="kWh")
+    await add_homewizard(hass, homewizard_sim)
+    water_state = hass.states.get(_entity_id(hass, "W0039001652050218", "water"))
+    assert float(water_state.state) == pytest.approx(411.027)
+    assert water_state.attributes["unit_of_measurement"] == "m³"
+    heat_state = hass.states.get(_entity_id(hass, "H0039001652050219", "heat"))
+    assert float(heat_state.state) == pytest.approx(4678.3 * 0.0036)
+    assert heat_state.attributes["unit_of_measurement"] == "GJ"
+    assert (
+        float(hass.states.get(_entity_id(hass, "G0039001652050216", "gas")).state) == (gas["value"])
+    )
+
+
+@pytest.mark.parametrize("homewizard_sim", ["kwh1", "kwh3", "socket"], indirect=True)
+async def test_single_tariff_devices_have_no_tariff_1_copy(
+    hass: HomeAssistant, homewizard_sim: HomeWizardSimulator
+) -> None:
+    """kWh meters and sockets repeat their total as tariff 1; only the total is a sensor."""
+    truth = homewizard_sim.data
+    assert truth["total_power_import_t1_kwh"] == truth["total_power_import_kwh"]
+    entry = await add_homewizard(hass, homewizard_sim)
+    unique_ids = {
+        e.unique_id for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    }
+    serial = homewizard_sim.device["serial"]
+    assert {f"{serial}_energy_import", f"{serial}_energy_export"} <= unique_ids
+    assert not {f"{serial}_energy_import_t1", f"{serial}_energy_export_t1"} & unique_ids
 
 
 @pytest.mark.parametrize("homewizard_sim", ["socket"], indirect=True)
@@ -142,51 +184,65 @@ async def test_socket_relay_switches(
     assert hass.states.get(relay).state == "on"
 
 
-@pytest.mark.parametrize("homewizard_sim", ["p1"], indirect=True)
+_NO_PRICE = {"entity_energy_price": None, "number_energy_price": None}
+
+
+def _energy_preferences(hass: HomeAssistant, sim: HomeWizardSimulator) -> dict[str, Any]:
+    """Each device where a household puts it in the Energy dashboard."""
+    serial = sim.device["serial"]
+
+    def source(kind: str, meter: str, key: str) -> dict[str, Any]:
+        return {"type": kind, "stat_energy_from": _entity_id(hass, meter, key), "stat_cost": None}
+
+    def grid(*imports: str) -> dict[str, Any]:
+        return {
+            "type": "grid",
+            "flow_from": [
+                {"stat_energy_from": _entity_id(hass, serial, key), "stat_cost": None, **_NO_PRICE}
+                for key in imports
+            ],
+            "flow_to": [
+                {
+                    "stat_energy_to": _entity_id(hass, serial, "energy_export"),
+                    "stat_compensation": None,
+                    **_NO_PRICE,
+                }
+            ],
+            "cost_adjustment_day": 0,
+        }
+
+    match sim.device_type:
+        case "p1":  # the grid per tariff; gas, water and heat (as gas: GJ) on its M-Bus
+            sources = [
+                grid("energy_import_t1", "energy_import_t2"),
+                {**source("gas", "G0039001652050216", "gas"), **_NO_PRICE},
+                {**source("water", "W0039001652050218", "water"), **_NO_PRICE},
+                {**source("gas", "H0039001652050219", "heat"), **_NO_PRICE},
+            ]
+            return {"energy_sources": sources}
+        case "kwh1" | "kwh3":  # a kWh meter as the main meter where there is no P1 port
+            return {"energy_sources": [grid("energy_import")]}
+        case "water":
+            return {"energy_sources": [{**source("water", serial, "water"), **_NO_PRICE}]}
+        case "socket":
+            return {
+                "device_consumption": [
+                    {"stat_consumption": _entity_id(hass, serial, "energy_import")}
+                ]
+            }
+    raise AssertionError(sim.device_type)
+
+
+@pytest.mark.parametrize("homewizard_sim", DEVICE_TYPES, indirect=True)
 async def test_energy_dashboard_accepts_the_sensors(
     recorder_mock: None, hass: HomeAssistant, homewizard_sim: HomeWizardSimulator
 ) -> None:
     """Home Assistant's own energy validation finds nothing wrong with our sources."""
     assert await async_setup_component(hass, "energy", {})
     entry = await add_homewizard(hass, homewizard_sim)
-    serial = homewizard_sim.device["serial"]
-    no_price = {"entity_energy_price": None, "number_energy_price": None}
+    preferences = _energy_preferences(hass, homewizard_sim)
     manager = await energy_data.async_get_manager(hass)
-    await manager.async_update(
-        {
-            "energy_sources": [
-                {
-                    "type": "grid",
-                    "flow_from": [
-                        {
-                            "stat_energy_from": _entity_id(hass, serial, "energy_import_t1"),
-                            "stat_cost": None,
-                            **no_price,
-                        },
-                        {
-                            "stat_energy_from": _entity_id(hass, serial, "energy_import_t2"),
-                            "stat_cost": None,
-                            **no_price,
-                        },
-                    ],
-                    "flow_to": [
-                        {
-                            "stat_energy_to": _entity_id(hass, serial, "energy_export"),
-                            "stat_compensation": None,
-                            **no_price,
-                        }
-                    ],
-                    "cost_adjustment_day": 0,
-                },
-                {
-                    "type": "gas",
-                    "stat_energy_from": _entity_id(hass, "G0039001652050216", "gas"),
-                    "stat_cost": None,
-                    **no_price,
-                },
-            ],
-        }
-    )
+    await manager.async_update(preferences)  # type: ignore[arg-type]
     homewizard_sim.step(60)
     await _poll(hass, entry)
     # Compile the statistics of the current 5-minute period, as the recorder would.
@@ -196,10 +252,13 @@ async def test_energy_dashboard_accepts_the_sensors(
         hass, start=now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
     )
     await async_wait_recording_done(hass)
-    validation = await energy_validate.async_validate(hass)
-    result = validation.as_dict()
-    assert len(result["energy_sources"]) == 2  # both sources were validated
-    assert result == {"energy_sources": [[], []], "device_consumption": []}
+    result = (await energy_validate.async_validate(hass)).as_dict()
+    # Every configured source and device was validated, and none has an issue.
+    assert result == {
+        "energy_sources": [[] for _ in preferences.get("energy_sources", [])],
+        "device_consumption": [[] for _ in preferences.get("device_consumption", [])],
+    }
+    assert result["energy_sources"] or result["device_consumption"]
 
 
 async def test_new_series_get_entities_later(

@@ -10,6 +10,7 @@ from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from pytest_homeassistant_custom_component.components.diagnostics import (
@@ -44,13 +45,16 @@ def _power_state(hass: HomeAssistant, sim: HomeWizardSimulator) -> str:
     return state.state
 
 
-@pytest.mark.parametrize("fault", [Fault.HTTP_500, Fault.INVALID_JSON, Fault.API_DISABLED])
+@pytest.mark.parametrize("fault", [f for f in Fault if f is not Fault.NONE])
 async def test_fault_makes_entities_unavailable_then_recovers(
     hass: HomeAssistant,
     homewizard_sim: HomeWizardSimulator,
+    homewizard_timeout: float,
     fault: Fault,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # Slower than the driver waits: a slow answer is a failed poll.
+    homewizard_sim.slow_seconds = 4 * homewizard_timeout
     entry = await add_homewizard(hass, homewizard_sim)
     assert _power_state(hass, homewizard_sim) != STATE_UNAVAILABLE
 
@@ -97,6 +101,12 @@ async def test_setup_retries_when_device_is_down(
 async def test_unload_and_reload_leave_nothing_behind(
     hass: HomeAssistant, homewizard_sim: HomeWizardSimulator
 ) -> None:
+    """No poller, task or connection of ours survives an unload.
+
+    The driver talks through Home Assistant's shared HTTP session, whose pool keeps
+    idle keep-alive connections for whoever asks next; once that pool lets go, the
+    twin must see no connection at all, or Wattkeeper holds a socket of its own.
+    """
     entry = await add_homewizard(hass, homewizard_sim)
     tasks_before = len(asyncio.all_tasks())
     for _ in range(3):
@@ -111,6 +121,13 @@ async def test_unload_and_reload_leave_nothing_behind(
     requests = homewizard_sim.requests
     await _poll_after_unload(hass)
     assert homewizard_sim.requests == requests  # no poller left running
+    assert homewizard_sim.open_connections > 0  # the shared pool's idle keep-alives
+    # Drop the pool as Home Assistant does when it stops: close the shared connector.
+    connector = async_get_clientsession(hass).connector
+    assert connector is not None
+    await connector.close()
+    await asyncio.wait_for(homewizard_sim.wait_for_no_connections(), timeout=30)
+    assert homewizard_sim.open_connections == 0
 
 
 async def _poll_after_unload(hass: HomeAssistant) -> None:
@@ -129,7 +146,9 @@ async def test_diagnostics_are_redacted(
     text = str(diagnostics)
     assert homewizard_sim.device["serial"] not in text
     assert "127.0.0.1" not in text
-    assert "G0039001652050216" not in text
+    for external in homewizard_sim.data["external"]:  # M-Bus equipment ids, hex and decoded
+        assert external["unique_id"] not in text
+        assert bytes.fromhex(external["unique_id"]).decode() not in text
     for meter in (diagnostics["snapshot"], *diagnostics["snapshot"]["sub_meters"]):
         meter["measured_at"] = "<measured_at>"
     assert diagnostics == snapshot

@@ -7,7 +7,8 @@ and maps its models onto the shared quantities.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Final
 
@@ -16,6 +17,7 @@ from homewizard_energy import HomeWizardEnergy, HomeWizardEnergyV1, HomeWizardEn
 from homewizard_energy.errors import (
     DisabledError,
     InvalidStateError,
+    NotFoundError,
     RequestError,
     ResponseError,
     UnauthorizedError,
@@ -33,7 +35,11 @@ from .errors import (
 )
 from .model import TEXT_MONTHLY_PEAK_AT, MeterIdentity, MeterKind, Quantity, QuantityKey, Snapshot
 
+LOGGER = logging.getLogger(__name__)
+
 MANUFACTURER: Final = "HomeWizard"
+# Bounds one call to the device, the library's own retries included.
+DEFAULT_TIMEOUT: Final = 5.0
 
 # Product types that have a relay Wattkeeper can switch.
 SWITCHABLE_PRODUCTS: Final = frozenset({"HWE-SKT"})
@@ -71,13 +77,33 @@ _FIELDS: Final[tuple[tuple[str, Quantity, int | None, int | None], ...]] = (
     ("wifi_strength", Quantity.WIFI_STRENGTH, None, None),
 )
 
-# M-Bus device type → quantity; heat meters report GJ, the others m³.
+# Single-tariff devices (kWh meters, sockets) report their total again as tariff 1;
+# that copy is left out, as Home Assistant core does, so nothing counts it twice.
+_TARIFF_1_COPIES: Final = (
+    ("energy_import_t1_kwh", "energy_import_t2_kwh"),
+    ("energy_export_t1_kwh", "energy_export_t2_kwh"),
+)
+
+# M-Bus device type → quantity and the model name of its device.
 _EXTERNAL: Final[dict[ExternalDevice.DeviceType, tuple[Quantity, str]]] = {
     ExternalDevice.DeviceType.GAS_METER: (Quantity.GAS, "Gas meter"),
     ExternalDevice.DeviceType.WATER_METER: (Quantity.WATER, "Water meter"),
     ExternalDevice.DeviceType.WARM_WATER_METER: (Quantity.WATER, "Warm water meter"),
     ExternalDevice.DeviceType.HEAT_METER: (Quantity.HEAT, "Heat meter"),
     ExternalDevice.DeviceType.INLET_HEAT_METER: (Quantity.HEAT, "Inlet heat meter"),
+}
+
+# (unit the device reports, canonical unit) → factor. M-Bus meters report what
+# they were built with: GJ or kWh for heat, m³ (spelt "m3") or litres for volume.
+_UNIT_FACTORS: Final[dict[tuple[str, str | None], float]] = {
+    ("m3", "m³"): 1.0,
+    ("m³", "m³"): 1.0,
+    ("l", "m³"): 0.001,
+    ("dm3", "m³"): 0.001,
+    ("gj", "GJ"): 1.0,
+    ("mj", "GJ"): 0.001,
+    ("kwh", "GJ"): 0.0036,
+    ("mwh", "GJ"): 3.6,
 }
 
 
@@ -90,8 +116,9 @@ class HomeWizardMeter:
         session: ClientSession,
         *,
         token: str | None = None,
-        timeout: float = 5,
+        timeout: float | None = None,
     ) -> None:
+        timeout = DEFAULT_TIMEOUT if timeout is None else timeout
         self.host = host
         self._client: HomeWizardEnergy
         if token:
@@ -103,9 +130,16 @@ class HomeWizardMeter:
         # Bounds a whole call, including the library's own retries.
         self._timeout = timeout
         self._identity: MeterIdentity | None = None
+        # M-Bus units we could not convert, each logged once.
+        self._unknown_units: set[tuple[str, str]] = set()
 
     async def identify(self) -> MeterIdentity:
         device = await _call(self._client.device(reset_cache=True), self._timeout)
+        if isinstance(self._client, HomeWizardEnergyV1) and device.api_version.major != 1:
+            # What answers on plain HTTP must speak v1; anything else is not a device we know.
+            raise MeterUnsupportedError(
+                f"The device at {self.host} speaks API {device.api_version}, not v1"
+            )
         self._identity = _identity(device, self.host)
         return self._identity
 
@@ -115,13 +149,31 @@ class HomeWizardMeter:
             raise MeterDataError(f"HomeWizard device at {self.host} sent no measurement")
         if self._identity is None:
             self._identity = _identity(combined.device, self.host)
-        return _snapshot(self._identity, combined)
+        return _snapshot(self._identity, combined, self._external_value)
 
     async def set_switch(self, on: bool) -> None:
         await _call(self._client.state(power_on=on), self._timeout)
 
     async def close(self) -> None:
         # The session is Home Assistant's shared one; nothing of ours to close.
+        return None
+
+    def _external_value(self, device: ExternalDevice, quantity: Quantity) -> float | None:
+        """An M-Bus reading in the quantity's unit; None (logged once) for a unit we cannot read."""
+        canonical = QuantityKey(quantity).unit
+        unit = str(device.unit or "").strip()
+        factor = _UNIT_FACTORS.get((unit.lower(), canonical))
+        if factor is not None:
+            return float(device.value) * factor
+        if (str(device.unique_id), unit) not in self._unknown_units:
+            self._unknown_units.add((str(device.unique_id), unit))
+            LOGGER.warning(
+                "Ignoring the %s behind HomeWizard device %s: unit %r cannot be read as %s",
+                device.type,
+                self.host,
+                unit,
+                canonical,
+            )
         return None
 
 
@@ -149,8 +201,9 @@ async def _call[T](awaitable: Awaitable[T], timeout: float) -> T:
     except InvalidStateError as err:
         # v2: the button was not pressed before asking for a token.
         raise MeterAuthError("Press the button on the device first") from err
-    except UnsupportedError as err:
-        raise MeterUnsupportedError(str(err)) from err
+    except (UnsupportedError, NotFoundError) as err:
+        # NotFoundError: a 404, the device has no such endpoint.
+        raise MeterUnsupportedError(str(err) or "The device has no such API endpoint") from err
     except TimeoutError as err:
         raise MeterTimeoutError(f"The device did not answer within {timeout:g} s") from err
     except RequestError as err:
@@ -175,13 +228,19 @@ def _identity(device: Device, host: str) -> MeterIdentity:
     )
 
 
-def _snapshot(identity: MeterIdentity, combined: CombinedModels) -> Snapshot:
+type _ExternalValue = Callable[[ExternalDevice, Quantity], float | None]
+
+
+def _snapshot(
+    identity: MeterIdentity, combined: CombinedModels, external_value: _ExternalValue
+) -> Snapshot:
     now = datetime.now(UTC)
     measurement: Measurement = combined.measurement
+    copies = {t1 for t1, t2 in _TARIFF_1_COPIES if getattr(measurement, t2) is None}
     values: dict[QuantityKey, float] = {}
     for attribute, quantity, tariff, phase in _FIELDS:
         value = getattr(measurement, attribute)
-        if value is not None:
+        if value is not None and attribute not in copies:
             values[QuantityKey(quantity, tariff=tariff, phase=phase)] = float(value)
     system = combined.system
     if system is not None and system.wifi_strength_pct is not None:
@@ -201,17 +260,20 @@ def _snapshot(identity: MeterIdentity, combined: CombinedModels) -> Snapshot:
         sub_meters=tuple(
             sub
             for device in (measurement.external_devices or {}).values()
-            if (sub := _external_snapshot(identity, device, now)) is not None
+            if (sub := _external_snapshot(identity, device, now, external_value)) is not None
         ),
     )
 
 
 def _external_snapshot(
-    parent: MeterIdentity, device: ExternalDevice, now: datetime
+    parent: MeterIdentity, device: ExternalDevice, now: datetime, external_value: _ExternalValue
 ) -> Snapshot | None:
     if device.type is None or device.type not in _EXTERNAL:
         return None
     quantity, model = _EXTERNAL[device.type]
+    value = external_value(device, quantity)
+    if value is None:
+        return None
     serial = str(device.unique_id)
     measured_at = device.timestamp
     if measured_at.tzinfo is None:
@@ -227,5 +289,5 @@ def _external_snapshot(
             address=parent.address,
         ),
         measured_at=measured_at,
-        values={QuantityKey(quantity): float(device.value)},
+        values={QuantityKey(quantity): value},
     )
