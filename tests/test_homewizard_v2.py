@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from ipaddress import ip_address
 from typing import Any
 
 import aiohttp
@@ -28,7 +27,7 @@ from homeassistant.const import CONF_HOST, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util
 from homewizard_energy import HomeWizardEnergyV2
 from homewizard_energy.errors import DisabledError, InvalidUserNameError, UnauthorizedError
@@ -40,7 +39,7 @@ from custom_components.wattkeeper.flow_homewizard import TOKEN_NAME
 from simulators.homewizard import DEVICE_TYPES, Fault, HomeWizardSimulator
 from simulators.homewizard_v2 import HomeWizardV2Simulator, twin_ca
 
-from .helpers import add_homewizard
+from .helpers import V1_SERVICE, V2_SERVICE, add_homewizard, announcement
 
 USER = f"local/{TOKEN_NAME}"
 
@@ -313,35 +312,93 @@ async def test_reconfigure_keeps_the_token(
     assert float(_state(hass, serial, "power")) == v2_sim.measurement["power_w"]
 
 
+@pytest.mark.parametrize("service", [V1_SERVICE, V2_SERVICE])
 async def test_zeroconf_v2_device_goes_to_the_button_step(
-    hass: HomeAssistant, v2_sim: HomeWizardV2Simulator
+    hass: HomeAssistant, v2_sim: HomeWizardV2Simulator, service: str
 ) -> None:
-    device = v2_sim.device
-    discovery = ZeroconfServiceInfo(
-        ip_address=ip_address("127.0.0.1"),
-        ip_addresses=[ip_address("127.0.0.1")],
-        hostname="p1meter-aa0001.local.",
-        name="p1meter-aa0001._hwenergy._tcp.local.",
-        port=v2_sim.port,
-        type="_hwenergy._tcp.local.",
-        properties={
-            "api_enabled": "1",
-            "path": "/api/v1",
-            "product_name": device["product_name"],
-            "product_type": device["product_type"],
-            "serial": device["serial"],
-        },
-    )
+    """A v2 device announces itself as _homewizard (and, with v1 still on, as _hwenergy)."""
+    discovery = announcement("127.0.0.1", v2_sim.port, service, v2_sim.device)
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_ZEROCONF}, data=discovery
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "homewizard_authorize"
+    flow = hass.config_entries.flow.async_get(result["flow_id"])
+    assert flow["context"]["title_placeholders"] == {"name": "P1 meter"}
     v2_sim.press_button()
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_TOKEN] == v2_sim.tokens[USER]
     await hass.async_block_till_done()
+
+
+async def test_v2_device_added_twice_aborts(
+    hass: HomeAssistant, v2_sim: HomeWizardV2Simulator, clock: FakeClock
+) -> None:
+    """Its serial is known only once it has a token; then the entry takes the new token."""
+    entry = await _add_v2(hass, v2_sim)
+    clock.advance(60)
+    flow_id = await _authorize_step(hass, v2_sim)
+    v2_sim.press_button()
+    result = await hass.config_entries.flow.async_configure(flow_id, {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    await hass.async_block_till_done()
+    # Asking again under our name replaced the old token on the device.
+    assert entry.data[CONF_TOKEN] == v2_sim.tokens[USER]
+    assert entry.state is ConfigEntryState.LOADED
+    v2_sim.step(5)
+    await _poll(hass, entry)
+    assert float(_state(hass, v2_sim.device["serial"], "power")) == v2_sim.measurement["power_w"]
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_known_v2_device_announcing_itself_aborts(
+    hass: HomeAssistant, v2_sim: HomeWizardV2Simulator
+) -> None:
+    entry = await _add_v2(hass, v2_sim)
+    data = dict(entry.data)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_ZEROCONF},
+        data=announcement("127.0.0.1", v2_sim.port, V2_SERVICE, v2_sim.device),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data == data
+
+
+async def test_reconfigure_with_a_refused_token_says_so(
+    hass: HomeAssistant, v2_sim: HomeWizardV2Simulator
+) -> None:
+    entry = await _add_v2(hass, v2_sim)
+    v2_sim.revoke_tokens()  # e.g. a factory reset
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: v2_sim.host}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+
+
+async def test_unload_leaves_no_connection(
+    hass: HomeAssistant, v2_sim: HomeWizardV2Simulator
+) -> None:
+    """As over v1: once the shared pool lets go, the twin sees no connection of ours."""
+    entry = await _add_v2(hass, v2_sim)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert v2_sim.open_connections > 0  # the shared pool's idle keep-alives
+    # Drop the pool as Home Assistant does when it stops: close the shared connector.
+    connector = async_get_clientsession(hass).connector
+    assert connector is not None
+    await connector.close()
+    await asyncio.wait_for(v2_sim.wait_for_no_connections(), timeout=30)
+    assert v2_sim.open_connections == 0
 
 
 async def test_fault_makes_entities_unavailable_then_recovers(

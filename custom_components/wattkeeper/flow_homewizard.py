@@ -26,6 +26,17 @@ from .meters.model import MeterIdentity, MeterKind
 
 TOKEN_NAME = "home-assistant-wattkeeper"
 _HOST_SCHEMA = vol.Schema({vol.Required(CONF_HOST): str})
+# Devices announce API v1 (_hwenergy) on 80 and API v2 (_homewizard) on 443: both
+# mean the bare address, so the stored host does not flip between the two.
+_DEVICE_PORTS = (None, 80, 443)
+# What identifying a device can fail with → the flow's error (form) or abort reason;
+# each has both texts in i18n (a test checks).
+PROBE_ERRORS: dict[type[MeterError], str] = {
+    MeterDisabledError: "api_not_enabled",
+    MeterAuthError: "invalid_auth",
+    MeterUnsupportedError: "unsupported_device",
+    MeterConnectionError: "cannot_connect",
+}
 
 
 class HomeWizardFlowMixin(ConfigFlow):
@@ -89,14 +100,17 @@ class HomeWizardFlowMixin(ConfigFlow):
         if not serial or properties.get("product_type") is None:
             return self.async_abort(reason="invalid_discovery_parameters")
         host = discovery_info.host
-        if discovery_info.port not in (None, 80):
-            # Devices answer on port 80; anything else (a twin, a proxy) keeps its port.
+        if discovery_info.port not in _DEVICE_PORTS:
+            # Anything else (a twin, a proxy) keeps its port.
             host = f"{host}:{discovery_info.port}"
         await self.async_set_unique_id(serial)
         self._abort_if_unique_id_configured(updates={CONF_HOST: host})
         if properties.get("api_enabled") == "0":
             return self.async_abort(reason="api_not_enabled")
         self._hw_host = host
+        self.context["title_placeholders"] = {
+            "name": properties.get("product_name") or properties["product_type"]
+        }
         # v2 first: probing v1 on a v2-only device costs the library's retries.
         if await has_v2_api(host, async_get_clientsession(self.hass)):
             return await self.async_step_homewizard_authorize()
@@ -156,15 +170,10 @@ class HomeWizardFlowMixin(ConfigFlow):
         meter = HomeWizardMeter(host, async_get_clientsession(self.hass), token=token)
         try:
             return await meter.identify(), ""
-        except MeterDisabledError:
-            return None, "api_not_enabled"
-        except MeterAuthError:
-            return None, "invalid_auth"
-        except MeterUnsupportedError:
-            return None, "unsupported_device"
-        except MeterConnectionError:
-            return None, "cannot_connect"
-        except MeterError:
+        except MeterError as err:
+            for kind, error in PROBE_ERRORS.items():
+                if isinstance(err, kind):
+                    return None, error
             LOGGER.exception("Unexpected answer from HomeWizard device at %s", host)
             return None, "unknown"
         finally:
