@@ -147,17 +147,18 @@ class Mcp3208Simulator:
         self._t = start_s
         self._random = random.Random(seed)
         # Per channel: (peak, angular frequency, phase rad) per harmonic.
-        self._terms = {
-            channel: tuple(
-                (
-                    math.sqrt(2) * h.rms,
-                    2 * math.pi * h.order * mains_hz,
-                    math.radians(h.phase_deg),
-                )
-                for h in signal.harmonics
-            )
-            for channel, signal in self.signals.items()
-        }
+        self._terms = {channel: self._terms_of(signal) for channel, signal in self.signals.items()}
+
+    def set_signal(self, channel: int, signal: Signal) -> None:
+        """Change what one input sees from the next transfer on (a load switched)."""
+        self.signals[channel] = signal
+        self._terms[channel] = self._terms_of(signal)
+
+    def _terms_of(self, signal: Signal) -> tuple[tuple[float, float, float], ...]:
+        return tuple(
+            (math.sqrt(2) * h.rms, 2 * math.pi * h.order * self.mains_hz, math.radians(h.phase_deg))
+            for h in signal.harmonics
+        )
 
     # -- spidev interface --------------------------------------------------
 

@@ -24,18 +24,22 @@ from custom_components.wattkeeper.ct_settings import (
     CONF_CHANNELS,
     CONF_CLAMP_VOLTAGE,
     CONF_DEVICE_ID,
+    CONF_DIVIDER_RATIO,
     CONF_INVERT,
     CONF_MAINS_HZ,
     CONF_NOISE_FLOOR_A,
     CONF_NOISE_FLOOR_W,
     CONF_NOMINAL_VOLTAGE,
+    CONF_PHASE_OFFSET_DEG,
     CONF_RATING_A,
     CONF_ROLE,
+    CONF_SECONDARY_A,
     CONF_SPI_BUS,
     CONF_SPI_DEVICE,
     CONF_SPI_HZ,
     CONF_TRANSFORMER_RATIO,
     CONF_VOLTAGE_CHANNEL,
+    CONF_VREF,
     build_config,
 )
 from custom_components.wattkeeper.meters.ct_config import CtConfig
@@ -57,14 +61,27 @@ DATA: dict[str, Any] = {
 }
 
 
-def current(voltage_channel: int | None, calibration: float = 1.0) -> dict[str, Any]:
+def current(
+    voltage_channel: int | None, calibration: float = 1.0, phase_offset_deg: float = 0.0
+) -> dict[str, Any]:
     return {
         CONF_ROLE: "current",
         CONF_RATING_A: 100.0,
+        CONF_SECONDARY_A: 0.05,
         CONF_BURDEN_OHM: 22.0,
         CONF_CALIBRATION: calibration,
+        CONF_PHASE_OFFSET_DEG: phase_offset_deg,
         CONF_INVERT: False,
         CONF_VOLTAGE_CHANNEL: voltage_channel,
+    }
+
+
+def voltage(calibration: float = 1.0) -> dict[str, Any]:
+    return {
+        CONF_ROLE: "voltage",
+        CONF_CALIBRATION: calibration,
+        CONF_TRANSFORMER_RATIO: 25.56,
+        CONF_DIVIDER_RATIO: 11.0,
     }
 
 
@@ -73,12 +90,9 @@ def options(
 ) -> dict[str, Any]:
     """Mains on CH0; a house circuit (CH1) and solar (CH2) paired with it; CH3 clamp-only."""
     return {
+        CONF_VREF: 3.3,
         CONF_CHANNELS: {
-            "0": {
-                CONF_ROLE: "voltage",
-                CONF_CALIBRATION: voltage_calibration,
-                CONF_TRANSFORMER_RATIO: 25.56,
-            },
+            "0": voltage(voltage_calibration),
             "1": current(0, house_calibration),
             "2": current(0),
             "3": current(None),

@@ -4,6 +4,7 @@ energy across restarts, the calibrate action and the SPI repair issue."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,10 +24,14 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.wattkeeper.const import DOMAIN
-from custom_components.wattkeeper.ct_meter import CtEntryMeter, spi_issue_id
-from custom_components.wattkeeper.ct_settings import CONF_CALIBRATION, CONF_CHANNELS
+from custom_components.wattkeeper.ct_meter import CtEntryMeter, clipping_issue_id, spi_issue_id
+from custom_components.wattkeeper.ct_settings import (
+    CONF_CALIBRATION,
+    CONF_CHANNELS,
+    CONF_PHASE_OFFSET_DEG,
+)
 from custom_components.wattkeeper.meters.model import Quantity
-from simulators.mcp3208 import Fault
+from simulators.mcp3208 import Fault, Signal
 
 from .ct_twin import (
     DEVICE_ID,
@@ -34,12 +39,15 @@ from .ct_twin import (
     FakeRequirements,
     TwinBus,
     break_spi,
+    current,
     entity_id,
     fake_requirements,
     installed_twin,
     mock_entry,
+    options,
     state,
     value,
+    wired_config,
 )
 
 STORE_KEY = f"{DOMAIN}.ct_energy.{ENTRY_ID}"
@@ -306,6 +314,38 @@ async def test_calibrate_voltage_by_device_and_channel(hass: HomeAssistant, twin
     assert value(hass, Quantity.VOLTAGE, 0) == pytest.approx(230.0, rel=0.005)
 
 
+async def test_calibrate_phase_on_a_resistive_load(
+    hass: HomeAssistant, twin: TwinBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clamp on CH4 carries a kettle (PF 1) but its phase correction is 8° off:
+    one phase reference sets it right, and the power factor then reads 1."""
+    monkeypatch.setattr(Entity, "entity_registry_enabled_default", property(lambda _: True))
+    channels = {**options()[CONF_CHANNELS], "4": current(0, phase_offset_deg=8.0)}
+    entry = await _setup(hass, channels=channels)
+    assert value(hass, Quantity.POWER_FACTOR, 4) == pytest.approx(
+        math.cos(math.radians(8)), abs=0.002
+    )
+
+    await hass.services.async_call(
+        DOMAIN,
+        "calibrate",
+        {
+            "entity_id": entity_id(hass, Quantity.POWER, 4),
+            "target": "phase",
+            "reference": 1.0,
+        },
+        blocking=True,
+    )
+    await hass.async_block_till_done()
+    assert entry.options[CONF_CHANNELS]["4"][CONF_PHASE_OFFSET_DEG] == pytest.approx(0.0, abs=0.1)
+    # The other settings of the input stay as they were.
+    assert entry.options[CONF_CHANNELS]["4"][CONF_CALIBRATION] == 1.0
+    assert entry.state is ConfigEntryState.LOADED
+    # Within 0.002: interpolating the voltage between samples costs about 0.1 %.
+    assert value(hass, Quantity.POWER_FACTOR, 4) == pytest.approx(1.0, abs=0.002)
+    assert value(hass, Quantity.POWER, 4) == pytest.approx(230.0 * 3.0, rel=0.005)
+
+
 @pytest.mark.parametrize(
     ("call", "key"),
     [
@@ -313,6 +353,9 @@ async def test_calibrate_voltage_by_device_and_channel(hass: HomeAssistant, twin
         ({"channel": 1, "target": "power", "reference": 2_000_000.0}, "calibrate_out_of_range"),
         ({"channel": 5, "target": "current", "reference": 1.0}, "calibrate_wrong_channel"),
         ({"target": "power", "reference": 100.0}, "calibrate_channel_required"),
+        ({"channel": 3, "target": "phase", "reference": 1.0}, "calibrate_phase_needs_voltage"),
+        ({"channel": 1, "target": "phase", "reference": 1.5}, "calibrate_bad_power_factor"),
+        ({"channel": 2, "target": "phase", "reference": 1.0}, "calibrate_out_of_range"),
     ],
 )
 async def test_calibrate_errors_are_translated(
@@ -420,6 +463,42 @@ async def test_spi_lost_while_running(
     await _poll(hass)
     assert state(hass, Quantity.POWER, 1) != STATE_UNAVAILABLE
     assert ir.async_get(hass).async_get_issue(DOMAIN, spi_issue_id(entry.entry_id)) is None
+
+
+async def test_clipping_raises_a_repair_issue_while_it_lasts(
+    hass: HomeAssistant, twin: TwinBus
+) -> None:
+    """A 120 A load on the 100 A clamp of CH1 clips the ADC: its readings go
+    unavailable and a repair issue names the input until the load is gone."""
+    entry = await _setup(hass)
+    issue_id = clipping_issue_id(entry.entry_id)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    normal = twin.sim.signals[1]
+    overload = Signal.sine(120.0, units_per_code=wired_config().units_per_code(1), noise_codes=0.5)
+
+    twin.sim.set_signal(1, overload)
+    await _poll(hass)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "ct_clipping"
+    assert issue.severity is ir.IssueSeverity.WARNING
+    assert issue.translation_placeholders == {"name": "CT clamps spi0.0", "channels": "CH1"}
+    assert state(hass, Quantity.CURRENT, 1) == STATE_UNAVAILABLE
+    assert state(hass, Quantity.CURRENT, 2) != STATE_UNAVAILABLE
+    await _poll(hass)  # still clipping: still one issue
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+
+    twin.sim.set_signal(1, normal)
+    await _poll(hass)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert value(hass, Quantity.CURRENT, 1) == pytest.approx(twin.sim.true_rms(1), rel=0.005)
+
+    # Clipping when the entry unloads: nothing is measured any more, so no issue either.
+    twin.sim.set_signal(1, overload)
+    await _poll(hass)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
 
 
 async def test_clamp_only_voltage_from_another_entity(hass: HomeAssistant, twin: TwinBus) -> None:

@@ -21,15 +21,20 @@ from custom_components.wattkeeper.ct_settings import (
     CONF_CHANNELS,
     CONF_CLAMP_VOLTAGE,
     CONF_DEVICE_ID,
+    CONF_DIVIDER_RATIO,
     CONF_MAINS_HZ,
     CONF_NOISE_FLOOR_A,
     CONF_NOISE_FLOOR_W,
     CONF_NOMINAL_VOLTAGE,
+    CONF_PHASE_OFFSET_DEG,
+    CONF_SECONDARY_A,
     CONF_SPI_BUS,
     CONF_SPI_DEVICE,
     CONF_SPI_HZ,
+    CONF_TRANSFORMER_RATIO,
     CONF_VOLTAGE_CHANNEL,
     CONF_VOLTAGE_ENTITY,
+    CONF_VREF,
 )
 from custom_components.wattkeeper.meters.ct_config import default_device_id
 from custom_components.wattkeeper.meters.model import Quantity
@@ -43,7 +48,9 @@ from .ct_twin import (
     fake_requirements,
     installed_twin,
     mock_entry,
+    options,
     value,
+    voltage,
 )
 
 STRINGS = json.loads(
@@ -157,11 +164,8 @@ async def test_user_flow_creates_a_working_entry(hass: HomeAssistant, twin: Twin
         CONF_MAINS_HZ: 50,
     }
     assert result["options"] == {
-        CONF_CHANNELS: {
-            "0": {"role": "voltage", "transformer_ratio": 25.56, "calibration": 1.0},
-            "1": current(0),
-            "3": current(None),
-        },
+        CONF_VREF: 3.3,
+        CONF_CHANNELS: {"0": voltage(), "1": current(0), "3": current(None)},
         CONF_CLAMP_VOLTAGE: "external",
         CONF_NOMINAL_VOLTAGE: 230.0,
         CONF_VOLTAGE_ENTITY: "sensor.grid_voltage",
@@ -307,7 +311,10 @@ async def test_options_change_channels_and_interval(hass: HomeAssistant, twin: T
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["step_id"] == "ct_clamp_options"
     roles = _schema(result)({})
-    assert roles == _roles(ch0="voltage", ch1="current", ch2="current", ch3="current")
+    assert roles == {
+        CONF_VREF: 3.3,
+        **_roles(ch0="voltage", ch1="current", ch2="current", ch3="current"),
+    }
     # Drop the clamp-only CH3, add CH4.
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], _roles(ch0="voltage", ch1="current", ch2="current", ch4="current")
@@ -343,3 +350,92 @@ async def test_options_change_channels_and_interval(hass: HomeAssistant, twin: T
     assert entry.runtime_data.coordinator.update_interval.total_seconds() == 5
     assert value(hass, Quantity.POWER, 4) == pytest.approx(230.0 * 3.0, rel=0.005)
     assert value(hass, Quantity.CURRENT, 1) == pytest.approx(twin.sim.true_rms(1) * 1.02, rel=0.005)
+
+
+async def _options_through(
+    hass: HomeAssistant, entry_id: str, answers: dict[str, dict[str, Any]]
+) -> ConfigFlowResult:
+    """The options flow with the stored roles, each input's form answered with its
+    defaults overridden by `answers` (by channel), up to the readings form."""
+    result = await hass.config_entries.options.async_init(entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**_schema(result)({}), **answers.get("roles", {})}
+    )
+    while result["step_id"] != "ct_clamp_options_readings":
+        answer = {**_schema(result)({}), **answers.get(_channel(result), {})}
+        result = await hass.config_entries.options.async_configure(result["flow_id"], answer)
+    return result
+
+
+async def test_board_and_front_end_settings_take_effect(hass: HomeAssistant, twin: TwinBus) -> None:
+    """The reference voltage, a divider and a clamp secondary that differ from the
+    defaults: every reading scales as the hardware says."""
+    entry = mock_entry()
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    result = await _options_through(
+        hass,
+        entry.entry_id,
+        {
+            "roles": {CONF_VREF: 3.3},
+            # The board's divider is really 22 : 1 (the twin is wired for 11): reads double.
+            "0": {CONF_DIVIDER_RATIO: 22.0},
+            # A 100 A : 25 mA clamp where a 50 mA one was assumed: twice the turns.
+            "1": {CONF_SECONDARY_A: 0.025, CONF_PHASE_OFFSET_DEG: 1.5},
+        },
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _schema(result)({})
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    channels = entry.options[CONF_CHANNELS]
+    assert channels["0"][CONF_DIVIDER_RATIO] == 22.0
+    assert channels["1"][CONF_SECONDARY_A] == 0.025
+    assert channels["1"][CONF_PHASE_OFFSET_DEG] == 1.5
+    assert value(hass, Quantity.VOLTAGE, 0) == pytest.approx(2 * 230.0, rel=0.005)
+    assert value(hass, Quantity.CURRENT, 1) == pytest.approx(2 * twin.sim.true_rms(1), rel=0.005)
+    # Everything else is unchanged.
+    assert value(hass, Quantity.CURRENT, 2) == pytest.approx(6.0, rel=0.005)
+
+    # A 5 V reference where 3.3 V was assumed: every input reads 5 / 3.3 as much.
+    result = await _options_through(hass, entry.entry_id, {"roles": {CONF_VREF: 5.0}})
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _schema(result)({})
+    )
+    await hass.async_block_till_done()
+    assert entry.options[CONF_VREF] == 5.0
+    assert value(hass, Quantity.CURRENT, 2) == pytest.approx(6.0 * 5.0 / 3.3, rel=0.005)
+
+
+async def test_entry_from_before_the_front_end_settings(hass: HomeAssistant, twin: TwinBus) -> None:
+    """Options stored before the reference voltage, secondary, phase and divider
+    were asked: the entry reads as before and the options flow offers the defaults."""
+    stored = options()
+    del stored[CONF_VREF]
+    for spec in stored[CONF_CHANNELS].values():
+        for key in (CONF_SECONDARY_A, CONF_PHASE_OFFSET_DEG, CONF_DIVIDER_RATIO):
+            spec.pop(key, None)
+    entry = mock_entry()
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, options=stored)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert value(hass, Quantity.VOLTAGE, 0) == pytest.approx(230.0, rel=0.005)
+    assert value(hass, Quantity.CURRENT, 1) == pytest.approx(twin.sim.true_rms(1), rel=0.005)
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert _schema(result)({})[CONF_VREF] == 3.3
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _schema(result)({})
+    )
+    defaults: dict[str, dict[str, Any]] = {}
+    while result["step_id"] != "ct_clamp_options_readings":
+        defaults[_channel(result)] = answer = _schema(result)({})
+        result = await hass.config_entries.options.async_configure(result["flow_id"], answer)
+    assert defaults["0"][CONF_DIVIDER_RATIO] == 11.0
+    assert defaults["0"][CONF_TRANSFORMER_RATIO] == 25.56
+    assert defaults["1"][CONF_SECONDARY_A] == 0.05
+    assert defaults["1"][CONF_PHASE_OFFSET_DEG] == 0.0

@@ -3,7 +3,8 @@
 Wraps CtClampMeter with what only the glue knows: the voltage of clamp-only
 channels read from another entity on every poll, energy totals persisted in a
 Store so they survive restarts and only grow, a repair issue while SPI cannot
-be opened, and closing the bus when Home Assistant stops.
+be opened and one while inputs clip, and closing the bus when Home Assistant
+stops.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def spi_issue_id(entry_id: str) -> str:
     return f"ct_spi_{entry_id}"
 
 
+def clipping_issue_id(entry_id: str) -> str:
+    return f"ct_clipping_{entry_id}"
+
+
 class CtEntryMeter:
     """A PolledMeter for one CT clamp entry; `driver` is the library's meter."""
 
@@ -79,7 +84,8 @@ class CtEntryMeter:
         self._restored = False
         # Issues persist across restarts: the first success of a session clears one.
         self._issue_raised = True
-        self._clipped = ""
+        # The clipped inputs of the last frame ("1,3"); None before the first.
+        self._clipped: str | None = None
         self._closed = False
         self._unsub_stop: CALLBACK_TYPE | None = None
 
@@ -114,7 +120,7 @@ class CtEntryMeter:
             self._raise_issue(err)
             raise
         self._clear_issue()
-        self._log_clipping(snapshot.texts.get(CLIPPED_CHANNELS, ""))
+        self._report_clipping(snapshot.texts.get(CLIPPED_CHANNELS, ""))
         if self._restored:
             self._store.async_delay_save(self._energy_to_save, SAVE_DELAY_S)
         return snapshot
@@ -126,6 +132,8 @@ class CtEntryMeter:
         if self._unsub_stop is not None:
             self._unsub_stop()
             self._unsub_stop = None
+        # Nothing clips while nothing is measured; the next session says so again if it does.
+        ir.async_delete_issue(self.hass, DOMAIN, clipping_issue_id(self._entry_id))
         try:
             await self.driver.close()
         finally:
@@ -193,16 +201,34 @@ class CtEntryMeter:
 
     # -- what the user is told ---------------------------------------------
 
-    def _log_clipping(self, clipped: str) -> None:
-        if clipped and clipped != self._clipped:
+    def _report_clipping(self, clipped: str) -> None:
+        """A repair issue while inputs clip, naming them; gone when none does."""
+        if clipped == self._clipped:
+            return
+        issue_id = clipping_issue_id(self._entry_id)
+        if clipped:
             LOGGER.warning(
                 "%s: input(s) %s reach the ADC's limits; their readings are withheld. "
                 "Use a CT with a higher rating or a smaller burden resistor",
                 self._name,
                 clipped,
             )
-        elif self._clipped and not clipped:
-            LOGGER.info("%s: no input is clipping any more", self._name)
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="ct_clipping",
+                translation_placeholders={
+                    "name": self._name,
+                    "channels": ", ".join(f"CH{c}" for c in clipped.split(",")),
+                },
+            )
+        else:
+            if self._clipped:
+                LOGGER.info("%s: no input is clipping any more", self._name)
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
         self._clipped = clipped
 
     def _raise_issue(self, err: SpiError) -> None:

@@ -2,8 +2,9 @@
 
 "This circuit draws 1500 W now": the action reads a fresh frame, asks the
 driver for the factor that would have made it read the reference, and stores
-that factor in the entry's options. Storing the options reloads the entry, so
-the next reading already uses it.
+that factor in the entry's options. A phase reference ("a kettle, power factor
+1, is on now") stores the clamp's phase offset instead. Storing the options
+reloads the entry, so the next reading already uses it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from homeassistant.helpers.service import async_register_admin_service
 from .const import CONF_KIND, DOMAIN, LOGGER
 from .coordinator import WattkeeperConfigEntry
 from .ct_meter import CtEntryMeter
-from .ct_settings import with_calibration
+from .ct_settings import with_calibration, with_phase_offset
 from .meters.ct_calibration import CalibrationError, CalibrationTarget
 from .meters.ct_config import ADC_CHANNELS
 from .meters.model import MeterKind
@@ -82,21 +83,25 @@ async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> None:
             translation_placeholders={"error": str(coordinator.last_exception)},
         )
     try:
-        factor = meter.driver.calibrate(channel, target, reference)
+        value = meter.driver.calibrate(channel, target, reference)
     except CalibrationError as err:
         raise _calibration_error(err, channel) from err
+    if target is CalibrationTarget.PHASE:
+        options = with_phase_offset(entry.options, channel, value)
+        setting = f"phase offset {value:+.2f}°"
+    else:
+        options = with_calibration(entry.options, channel, value)
+        setting = f"factor {value:.5f}"
     LOGGER.info(
-        "%s: channel %s calibrated on a %s reference of %g: factor %.5f",
+        "%s: channel %s calibrated on a %s reference of %g: %s",
         entry.title,
         channel,
         target.value,
         reference,
-        factor,
+        setting,
     )
-    # The update listener reloads the entry with the new factor.
-    hass.config_entries.async_update_entry(
-        entry, options=with_calibration(entry.options, channel, factor)
-    )
+    # The update listener reloads the entry with the new setting.
+    hass.config_entries.async_update_entry(entry, options=options)
 
 
 def _target_entry(
@@ -166,4 +171,8 @@ def _calibration_error(err: CalibrationError, channel: int) -> ServiceValidation
             return error(translation_key="calibrate_clipped")
         case "no_voltage":
             return error(translation_key="calibrate_no_voltage")
+        case "phase_needs_voltage":
+            return error(translation_key="calibrate_phase_needs_voltage")
+        case "bad_power_factor":
+            return error(translation_key="calibrate_bad_power_factor")
     return error(translation_key="calibrate_failed")

@@ -2,9 +2,10 @@
 
 `entry.data` holds the link, which never changes for a board: kind, device id,
 SPI bus, chip select, clock and mains frequency. `entry.options` holds what the
-options flow and the calibration action change: the channels, the voltage of
-clamp-only channels, the noise floor and the polling interval. Everything is
-plain JSON; channel numbers are string keys.
+options flow and the calibration action change: the ADC reference voltage, the
+channels, the voltage of clamp-only channels, the noise floor and the polling
+interval. Everything is plain JSON; channel numbers are string keys. Settings
+added in later versions are absent from older entries: their defaults apply.
 """
 
 from __future__ import annotations
@@ -24,14 +25,18 @@ CONF_SPI_HZ: Final = "spi_hz"
 CONF_MAINS_HZ: Final = "mains_hz"
 
 # entry.options
+CONF_VREF: Final = "vref"
 CONF_CHANNELS: Final = "channels"
 CONF_ROLE: Final = "role"
 CONF_RATING_A: Final = "rating_a"
+CONF_SECONDARY_A: Final = "secondary_a"
 CONF_BURDEN_OHM: Final = "burden_ohm"
 CONF_CALIBRATION: Final = "calibration"
+CONF_PHASE_OFFSET_DEG: Final = "phase_offset_deg"
 CONF_INVERT: Final = "invert"
 CONF_VOLTAGE_CHANNEL: Final = "voltage_channel"
 CONF_TRANSFORMER_RATIO: Final = "transformer_ratio"
+CONF_DIVIDER_RATIO: Final = "divider_ratio"
 CONF_CLAMP_VOLTAGE: Final = "clamp_voltage"
 CONF_NOMINAL_VOLTAGE: Final = "nominal_voltage"
 CONF_VOLTAGE_ENTITY: Final = "voltage_entity"
@@ -60,8 +65,10 @@ def current_defaults() -> dict[str, Any]:
     return {
         CONF_ROLE: Role.CURRENT.value,
         CONF_RATING_A: _CURRENT_DEFAULTS.rating_a,
+        CONF_SECONDARY_A: _CURRENT_DEFAULTS.secondary_a,
         CONF_BURDEN_OHM: _CURRENT_DEFAULTS.burden_ohm,
         CONF_CALIBRATION: 1.0,
+        CONF_PHASE_OFFSET_DEG: _CURRENT_DEFAULTS.phase_offset_deg,
         CONF_INVERT: False,
         CONF_VOLTAGE_CHANNEL: None,
     }
@@ -72,11 +79,13 @@ def voltage_defaults() -> dict[str, Any]:
         CONF_ROLE: Role.VOLTAGE.value,
         CONF_CALIBRATION: 1.0,
         CONF_TRANSFORMER_RATIO: round(_VOLTAGE_DEFAULTS.transformer_ratio, 2),
+        CONF_DIVIDER_RATIO: _VOLTAGE_DEFAULTS.divider_ratio,
     }
 
 
 def readings_defaults() -> dict[str, Any]:
     return {
+        CONF_VREF: _CONFIG_DEFAULTS.vref,
         CONF_CLAMP_VOLTAGE: ClampVoltage.NOMINAL.value,
         CONF_NOMINAL_VOLTAGE: _CONFIG_DEFAULTS.nominal_voltage,
         CONF_NOISE_FLOOR_W: _CONFIG_DEFAULTS.noise_floor_w,
@@ -86,8 +95,13 @@ def readings_defaults() -> dict[str, Any]:
 
 
 def channel_settings(options: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
-    """The used channels of an entry's options, by channel number."""
-    return {int(number): dict(spec) for number, spec in options.get(CONF_CHANNELS, {}).items()}
+    """The used channels of an entry's options, by channel number, with the defaults
+    of settings an older version did not store."""
+    channels: dict[int, dict[str, Any]] = {}
+    for number, spec in options.get(CONF_CHANNELS, {}).items():
+        defaults = current_defaults() if spec[CONF_ROLE] == Role.CURRENT else voltage_defaults()
+        channels[int(number)] = {**defaults, **spec}
+    return channels
 
 
 def build_config(data: Mapping[str, Any], options: Mapping[str, Any], name: str) -> CtConfig:
@@ -101,9 +115,11 @@ def build_config(data: Mapping[str, Any], options: Mapping[str, Any], name: str)
                 CurrentChannel(
                     channel=channel,
                     rating_a=float(spec[CONF_RATING_A]),
+                    secondary_a=float(spec[CONF_SECONDARY_A]),
                     burden_ohm=float(spec[CONF_BURDEN_OHM]),
                     calibration=float(spec[CONF_CALIBRATION]),
-                    invert=bool(spec.get(CONF_INVERT, False)),
+                    phase_offset_deg=float(spec[CONF_PHASE_OFFSET_DEG]),
+                    invert=bool(spec[CONF_INVERT]),
                     voltage_channel=None if paired is None else int(paired),
                 )
             )
@@ -113,6 +129,7 @@ def build_config(data: Mapping[str, Any], options: Mapping[str, Any], name: str)
                     channel=channel,
                     calibration=float(spec[CONF_CALIBRATION]),
                     transformer_ratio=float(spec[CONF_TRANSFORMER_RATIO]),
+                    divider_ratio=float(spec[CONF_DIVIDER_RATIO]),
                 )
             )
     readings = {**readings_defaults(), **options}
@@ -121,6 +138,7 @@ def build_config(data: Mapping[str, Any], options: Mapping[str, Any], name: str)
         spi_bus=int(data[CONF_SPI_BUS]),
         spi_device=int(data[CONF_SPI_DEVICE]),
         spi_hz=int(data[CONF_SPI_HZ]),
+        vref=float(readings[CONF_VREF]),
         mains_hz=float(data[CONF_MAINS_HZ]),
         currents=tuple(currents),
         voltages=tuple(voltages),
@@ -134,6 +152,17 @@ def build_config(data: Mapping[str, Any], options: Mapping[str, Any], name: str)
 
 def with_calibration(options: Mapping[str, Any], channel: int, factor: float) -> dict[str, Any]:
     """A copy of the options with a new calibration factor on one used channel."""
+    return _with_channel_setting(options, channel, CONF_CALIBRATION, factor)
+
+
+def with_phase_offset(options: Mapping[str, Any], channel: int, degrees: float) -> dict[str, Any]:
+    """A copy of the options with a new phase offset on one current channel."""
+    return _with_channel_setting(options, channel, CONF_PHASE_OFFSET_DEG, degrees)
+
+
+def _with_channel_setting(
+    options: Mapping[str, Any], channel: int, key: str, value: float
+) -> dict[str, Any]:
     channels = {number: dict(spec) for number, spec in options[CONF_CHANNELS].items()}
-    channels[str(channel)][CONF_CALIBRATION] = factor
+    channels[str(channel)][key] = value
     return {**options, CONF_CHANNELS: channels}

@@ -1,10 +1,10 @@
 """The channel questions of the CT clamp config and options flows.
 
-Both flows ask the same things in the same order: what is on each of the
-eight inputs, then one form per voltage input, one per current input (which
-can pair with a voltage input seen before it), then the readings form. This
-class holds the answers and builds each form, so the flows only route steps.
-Earlier answers (the entry's options) are the defaults.
+Both flows ask the same things in the same order: the ADC's reference voltage
+and what is on each of the eight inputs, then one form per voltage input, one
+per current input (which can pair with a voltage input seen before it), then
+the readings form. This class holds the answers and builds each form, so the
+flows only route steps. Earlier answers (the entry's options) are the defaults.
 """
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ from typing import Any, Final, Literal
 
 import voluptuous as vol
 from homeassistant.components.sensor import SensorDeviceClass
-from homeassistant.const import UnitOfElectricCurrent, UnitOfElectricPotential, UnitOfPower
+from homeassistant.const import (
+    DEGREE,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfPower,
+)
 from homeassistant.helpers import selector
 
 from .const import CONF_SCAN_INTERVAL, MIN_SCAN_INTERVAL_SECONDS
@@ -23,22 +28,26 @@ from .ct_settings import (
     CONF_CALIBRATION,
     CONF_CHANNELS,
     CONF_CLAMP_VOLTAGE,
+    CONF_DIVIDER_RATIO,
     CONF_INVERT,
     CONF_NOISE_FLOOR_A,
     CONF_NOISE_FLOOR_W,
     CONF_NOMINAL_VOLTAGE,
+    CONF_PHASE_OFFSET_DEG,
     CONF_RATING_A,
     CONF_ROLE,
+    CONF_SECONDARY_A,
     CONF_TRANSFORMER_RATIO,
     CONF_VOLTAGE_CHANNEL,
     CONF_VOLTAGE_ENTITY,
+    CONF_VREF,
     Role,
     channel_settings,
     current_defaults,
     readings_defaults,
     voltage_defaults,
 )
-from .meters.ct_config import ADC_CHANNELS, ClampVoltage
+from .meters.ct_config import ADC_CHANNELS, MAX_PHASE_OFFSET_DEG, ClampVoltage
 
 NO_VOLTAGE: Final = "none"  # the pairing choice of a clamp-only channel
 
@@ -87,7 +96,12 @@ class CtWizard:
 
     def roles_schema(self) -> vol.Schema:
         roles = [role.value for role in Role]
-        fields: dict[vol.Marker, Any] = {}
+        fields: dict[vol.Marker, Any] = {
+            # The MCP3208 takes 0.25 V up to its supply (2.7–5.5 V) as VREF.
+            vol.Required(CONF_VREF, default=self.readings[CONF_VREF]): number_selector(
+                0.25, 5.5, UnitOfElectricPotential.VOLT
+            )
+        }
         for channel in range(ADC_CHANNELS):
             current = self.channels.get(channel, {}).get(CONF_ROLE, Role.UNUSED.value)
             fields[vol.Required(role_field(channel), default=current)] = _select(
@@ -100,6 +114,7 @@ class CtWizard:
         roles = {channel: Role(answer[role_field(channel)]) for channel in range(ADC_CHANNELS)}
         if all(role is Role.UNUSED for role in roles.values()):
             return "no_channels"
+        self.readings[CONF_VREF] = float(answer[CONF_VREF])
         channels: dict[int, dict[str, Any]] = {}
         new_currents: list[int] = []
         for channel, role in roles.items():
@@ -141,6 +156,9 @@ class CtWizard:
                     vol.Required(
                         CONF_TRANSFORMER_RATIO, default=spec[CONF_TRANSFORMER_RATIO]
                     ): number_selector(1.0, 1000.0),
+                    vol.Required(
+                        CONF_DIVIDER_RATIO, default=spec[CONF_DIVIDER_RATIO]
+                    ): number_selector(1.0, 1000.0),
                     vol.Required(CONF_CALIBRATION, default=spec[CONF_CALIBRATION]): _CALIBRATION,
                 }
             )
@@ -149,10 +167,16 @@ class CtWizard:
                 vol.Required(CONF_RATING_A, default=spec[CONF_RATING_A]): number_selector(
                     1.0, 3000.0, UnitOfElectricCurrent.AMPERE
                 ),
+                vol.Required(CONF_SECONDARY_A, default=spec[CONF_SECONDARY_A]): number_selector(
+                    0.001, 10.0, UnitOfElectricCurrent.AMPERE
+                ),
                 vol.Required(CONF_BURDEN_OHM, default=spec[CONF_BURDEN_OHM]): number_selector(
                     0.1, 10000.0, "Ω"
                 ),
                 vol.Required(CONF_CALIBRATION, default=spec[CONF_CALIBRATION]): _CALIBRATION,
+                vol.Required(
+                    CONF_PHASE_OFFSET_DEG, default=spec[CONF_PHASE_OFFSET_DEG]
+                ): number_selector(-MAX_PHASE_OFFSET_DEG, MAX_PHASE_OFFSET_DEG, DEGREE),
                 vol.Required(CONF_INVERT, default=spec[CONF_INVERT]): selector.BooleanSelector(),
                 vol.Required(CONF_VOLTAGE_CHANNEL, default=self._pairing_default(spec)): _select(
                     [NO_VOLTAGE, *(str(c) for c in self.voltage_channels)], "ct_voltage_pairing"
@@ -173,11 +197,14 @@ class CtWizard:
         spec = self.channels[channel]
         if self.role(channel) is Role.VOLTAGE:
             spec[CONF_TRANSFORMER_RATIO] = float(answer[CONF_TRANSFORMER_RATIO])
+            spec[CONF_DIVIDER_RATIO] = float(answer[CONF_DIVIDER_RATIO])
             spec[CONF_CALIBRATION] = float(answer[CONF_CALIBRATION])
         else:
             spec[CONF_RATING_A] = float(answer[CONF_RATING_A])
+            spec[CONF_SECONDARY_A] = float(answer[CONF_SECONDARY_A])
             spec[CONF_BURDEN_OHM] = float(answer[CONF_BURDEN_OHM])
             spec[CONF_CALIBRATION] = float(answer[CONF_CALIBRATION])
+            spec[CONF_PHASE_OFFSET_DEG] = float(answer[CONF_PHASE_OFFSET_DEG])
             spec[CONF_INVERT] = bool(answer[CONF_INVERT])
             paired = answer[CONF_VOLTAGE_CHANNEL]
             spec[CONF_VOLTAGE_CHANNEL] = None if paired == NO_VOLTAGE else int(paired)
@@ -242,6 +269,7 @@ class CtWizard:
         """The entry options these answers make."""
         readings = self.readings
         options: dict[str, Any] = {
+            CONF_VREF: float(readings[CONF_VREF]),
             CONF_CHANNELS: {str(c): dict(s) for c, s in sorted(self.channels.items())},
             CONF_CLAMP_VOLTAGE: readings[CONF_CLAMP_VOLTAGE],
             CONF_NOMINAL_VOLTAGE: float(readings[CONF_NOMINAL_VOLTAGE]),

@@ -314,6 +314,66 @@ async def test_calibration_from_reference_readings(make_meter: MakeMeter) -> Non
     assert snapshot.values[key(Quantity.POWER, 1)] == pytest.approx(sim.true_power(0, 1), rel=0.005)
 
 
+async def test_phase_calibration_on_a_resistive_load(make_meter: MakeMeter) -> None:
+    """The clamp's CT lags 3°: a kettle (PF 1) gives the offset that undoes it, and a
+    PF 0.5 motor on the same clamp then reads its true power."""
+    cfg = paired(1)
+    sim = grid(cfg, c1=load(cfg, 1, 10.0, lag_deg=3.0))
+    meter = make_meter(cfg, sim)
+    await meter.read()
+    offset = meter.calibrate(1, CalibrationTarget.PHASE, 1.0)
+    assert offset == pytest.approx(-3.0, abs=0.05)
+
+    fixed = paired(
+        1, currents=(CurrentChannel(channel=1, voltage_channel=0, phase_offset_deg=offset),)
+    )
+    motor = grid(fixed, c1=load(fixed, 1, 10.0, lag_deg=60.0 + 3.0))
+    before = make_meter(cfg, motor)
+    after = make_meter(fixed, grid(fixed, c1=load(fixed, 1, 10.0, lag_deg=60.0 + 3.0)))
+    uncorrected = (await before.read()).values
+    corrected = (await after.read()).values
+    truth = 230.0 * 10.0 * 0.5
+    assert abs(uncorrected[key(Quantity.POWER, 1)] / truth - 1) > 0.08
+    assert corrected[key(Quantity.POWER, 1)] == pytest.approx(truth, rel=0.005)
+    assert corrected[key(Quantity.POWER_FACTOR, 1)] == pytest.approx(0.5, abs=0.01)
+    # Calibrated again on the kettle, the offset stays put.
+    kettle = make_meter(fixed, grid(fixed, c1=load(fixed, 1, 10.0, lag_deg=3.0)))
+    await kettle.read()
+    assert kettle.calibrate(1, CalibrationTarget.PHASE, 1.0) == pytest.approx(offset, abs=0.05)
+
+
+async def test_phase_calibration_references_and_errors(make_meter: MakeMeter) -> None:
+    cfg = paired(
+        1,
+        2,
+        currents=(
+            CurrentChannel(channel=1, voltage_channel=0, invert=True),
+            CurrentChannel(channel=2, voltage_channel=0),
+            CurrentChannel(channel=3),
+        ),
+    )
+    sim = grid(
+        cfg,
+        # Mounted the other way round (and set so): a PF 0.8 load whose CT leads 2°.
+        c1=load(cfg, 1, 8.0, lag_deg=180.0 + 36.87 - 2.0),
+        # Mounted the other way round but not set so: it reads as export.
+        c2=load(cfg, 2, 8.0, lag_deg=180.0),
+        c3=load(cfg, 3, 5.0),
+    )
+    meter = make_meter(cfg, sim)
+    await meter.read()
+    assert meter.calibrate(1, CalibrationTarget.PHASE, 0.8) == pytest.approx(2.0, abs=0.1)
+    for channel, reference, reason in (
+        (1, 1.2, "bad_power_factor"),
+        (2, 1.0, "out_of_range"),
+        (3, 1.0, "phase_needs_voltage"),
+        (0, 1.0, "wrong_channel"),
+    ):
+        with pytest.raises(CalibrationError) as err:
+            meter.calibrate(channel, CalibrationTarget.PHASE, reference)
+        assert err.value.reason == reason, channel
+
+
 async def test_energy_restore_after_restart(make_meter: MakeMeter) -> None:
     cfg = paired(1, waves=5)
     sim = grid(cfg, c1=load(cfg, 1, 10.0))

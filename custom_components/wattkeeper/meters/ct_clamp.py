@@ -17,11 +17,17 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Final
 
-from .ct_calibration import CalibrationError, CalibrationTarget, measured_for, new_factor
-from .ct_compute import compute_frame
+from .ct_calibration import (
+    CalibrationError,
+    CalibrationTarget,
+    measured_for,
+    new_factor,
+    new_phase_offset,
+)
+from .ct_compute import compute_frame, phase_lag_deg
 from .ct_config import ClampVoltage, CtConfig
 from .ct_energy import EnergyIntegrator, EnergyTotals
-from .ct_frame import FrameResult
+from .ct_frame import Frame, FrameResult
 from .ct_sampler import Mcp3208Sampler, MonotonicTimebase, Timebase
 from .ct_spi import SpiDevice, SpiOpener, open_spidev
 from .model import MeterIdentity, MeterKind, Quantity, QuantityKey, Snapshot
@@ -59,6 +65,8 @@ class CtClampMeter:
             c.channel: EnergyIntegrator(max_gap_s=config.energy_max_gap_s) for c in config.currents
         }
         self._last: FrameResult | None = None
+        # The samples behind `_last`, kept for a phase calibration.
+        self._last_frame: Frame | None = None
         self._identity = MeterIdentity(
             kind=MeterKind.CT_CLAMP,
             serial=config.device_id,
@@ -85,8 +93,8 @@ class CtClampMeter:
         """Sample and compute one frame. `external_voltage` is the voltage the
         glue read from another entity, used when clamp_voltage is EXTERNAL."""
         clamp_voltage = self._clamp_voltage(external_voltage)
-        result, lag_s = await self._in_worker(partial(self._frame, clamp_voltage))
-        self._last = result
+        frame, result, lag_s = await self._in_worker(partial(self._frame, clamp_voltage))
+        self._last, self._last_frame = result, frame
         for channel, integrator in self._energy.items():
             power = result.currents[channel].real_power
             if power is None or not result.power_trusted(channel):
@@ -116,10 +124,17 @@ class CtClampMeter:
         self._energy[channel].restore(totals)
 
     def calibrate(self, channel: int, target: CalibrationTarget, reference: float) -> float:
-        """The calibration factor for `channel` that makes the last frame read `reference`."""
-        if self._last is None:
+        """The calibration factor for `channel` that makes the last frame read `reference`;
+        for PHASE, the phase offset that makes it read a power factor of `reference`."""
+        if self._last is None or self._last_frame is None:
             raise CalibrationError("no_measurement", "no frame measured yet")
         measured = measured_for(self._last, channel, target)
+        if target is CalibrationTarget.PHASE:
+            return new_phase_offset(
+                offset_deg=self._config.current(channel).phase_offset_deg,
+                measured_lag_deg=phase_lag_deg(self._last_frame, self._config, channel),
+                power_factor=reference,
+            )
         if target is CalibrationTarget.VOLTAGE:
             factor = self._config.voltage(channel).calibration
         else:
@@ -133,10 +148,10 @@ class CtClampMeter:
             return None
         return external
 
-    def _frame(self, clamp_voltage: float | None) -> tuple[FrameResult, float]:
+    def _frame(self, clamp_voltage: float | None) -> tuple[Frame, FrameResult, float]:
         frame = self._sampler.sample(self._stop)
         result = compute_frame(frame, self._config, clamp_voltage=clamp_voltage)
-        return result, self._timebase.now() - result.mid_time
+        return frame, result, self._timebase.now() - result.mid_time
 
     async def _in_worker[T](self, job: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, job)

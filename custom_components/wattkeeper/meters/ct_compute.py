@@ -18,6 +18,7 @@ Steps, shared with the pure-Python oracle in ct_reference.py:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -29,11 +30,19 @@ from .ct_frequency import measured_frequency
 Floats = npt.NDArray[np.float64]
 
 
-def compute_frame(
-    frame: Frame, config: CtConfig, *, clamp_voltage: float | None = None
-) -> FrameResult:
-    """Everything one frame says. `clamp_voltage` is the voltage clamp-only
-    channels assume (nominal or external); None leaves their power unknown."""
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """Steps 1 and 2: the scans kept, centred and scaled per channel."""
+
+    times: Floats  # rows as in the frame, kept scans only
+    scaled: dict[int, Floats]
+    scans: int
+    window_s: float
+    mains_hz: float
+    frequency: float | None
+
+
+def _window(frame: Frame, config: CtConfig) -> _Window:
     every = frame.codes.astype(np.float64)
     frequency: float | None = None
     if config.voltages:
@@ -42,14 +51,23 @@ def compute_frame(
         frequency = measured_frequency(frame.times[row], wave - wave.mean(), config.mains_hz)
     mains_hz = config.mains_hz if frequency is None else frequency
     scans, window_s = whole_wave_window(frame.times[0], mains_hz, config.samples_per_wave)
-    times = frame.times[:, :scans]
-    clipped = np.count_nonzero((frame.codes == 0) | (frame.codes == ADC_MAX_CODE), axis=1)
     raw = every[:, :scans]
     centred = raw - raw.mean(axis=1, keepdims=True)
+    scaled = {
+        channel: centred[row] * config.units_per_code(channel)
+        for row, channel in enumerate(frame.channels)
+    }
+    return _Window(frame.times[:, :scans], scaled, scans, window_s, mains_hz, frequency)
 
-    scaled: dict[int, Floats] = {}
-    for row, channel in enumerate(frame.channels):
-        scaled[channel] = centred[row] * config.units_per_code(channel)
+
+def compute_frame(
+    frame: Frame, config: CtConfig, *, clamp_voltage: float | None = None
+) -> FrameResult:
+    """Everything one frame says. `clamp_voltage` is the voltage clamp-only
+    channels assume (nominal or external); None leaves their power unknown."""
+    window = _window(frame, config)
+    times, scaled, scans = window.times, window.scaled, window.scans
+    clipped = np.count_nonzero((frame.codes == 0) | (frame.codes == ADC_MAX_CODE), axis=1)
 
     voltages: dict[int, VoltageReading] = {}
     for voltage in config.voltages:
@@ -70,14 +88,7 @@ def compute_frame(
         vrms: float | None = None
         if current.voltage_channel is not None:
             vrms = voltages[current.voltage_channel].vrms
-            v_row = frame.row(current.voltage_channel)
-            mean_vi = _mean_vi(
-                times[row] + phase_shift_s(current, mains_hz),
-                amps,
-                times[v_row],
-                scaled[current.voltage_channel],
-                window_s,
-            )
+            mean_vi = _mean_vi_of(frame, window, current, 0.0)
         currents[current.channel] = finish_current(
             current,
             config,
@@ -94,8 +105,25 @@ def compute_frame(
         mid_time=float(times.mean()),
         scans_used=scans,
         scan_rate_hz=_scan_rate(frame.times[0]),
-        frequency_hz=frequency,
+        frequency_hz=window.frequency,
     )
+
+
+def phase_lag_deg(frame: Frame, config: CtConfig, channel: int) -> float:
+    """How far a paired clamp's current lags its voltage in this frame, in degrees
+    (negative: it leads), as measured with the channel's present phase offset.
+
+    v(t + s)·i(t) averages to S·cos(e) and, with the voltage a quarter wave
+    later, to -S·sin(e), e being the lag; the clamp's own sign is undone first.
+    """
+    current = config.current(channel)
+    if current.voltage_channel is None:
+        raise ValueError(f"channel {channel} has no voltage input")
+    window = _window(frame, config)
+    in_phase = _mean_vi_of(frame, window, current, 0.0)
+    quadrature = _mean_vi_of(frame, window, current, 0.25 / window.mains_hz)
+    sign = -1.0 if current.invert else 1.0
+    return math.degrees(math.atan2(-sign * quadrature, sign * in_phase))
 
 
 def whole_wave_window(
@@ -164,6 +192,19 @@ def finish_current(
         power_factor=factor,
         signed=signed,
         clipped_samples=clipped_samples,
+    )
+
+
+def _mean_vi_of(frame: Frame, window: _Window, current: CurrentChannel, delay_s: float) -> float:
+    """Mean of v·i for a paired clamp, the voltage taken `delay_s` later than its offset says."""
+    assert current.voltage_channel is not None
+    shift = phase_shift_s(current, window.mains_hz) + delay_s
+    return _mean_vi(
+        window.times[frame.row(current.channel)] + shift,
+        window.scaled[current.channel],
+        window.times[frame.row(current.voltage_channel)],
+        window.scaled[current.voltage_channel],
+        window.window_s,
     )
 
 

@@ -18,6 +18,8 @@ ADC_MAX_CODE: Final = ADC_LEVELS - 1
 # The MCP3208 is rated for 2 MHz at 5 V and 1 MHz at 2.7 V.
 MAX_SPI_HZ: Final = 2_000_000
 MIN_SPI_HZ: Final = 10_000
+# A CT or adapter that needs more phase correction than this is miswired or broken.
+MAX_PHASE_OFFSET_DEG: Final = 45.0
 
 
 class ClampVoltage(StrEnum):
@@ -55,8 +57,14 @@ class CurrentChannel:
             _check_positive(name, getattr(self, name))
         if self.voltage_channel is not None:
             _check_channel(self.voltage_channel)
-        if not math.isfinite(self.phase_offset_deg) or abs(self.phase_offset_deg) > 45.0:
-            raise ValueError(f"phase_offset_deg must be within ±45°, got {self.phase_offset_deg}")
+        if (
+            not math.isfinite(self.phase_offset_deg)
+            or abs(self.phase_offset_deg) > MAX_PHASE_OFFSET_DEG
+        ):
+            raise ValueError(
+                f"phase_offset_deg must be within ±{MAX_PHASE_OFFSET_DEG:g}°, "
+                f"got {self.phase_offset_deg}"
+            )
 
     def units_per_code(self, vref: float) -> float:
         """Primary amperes per ADC code step."""
