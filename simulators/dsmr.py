@@ -17,6 +17,8 @@ Faults switch at run time with `set_fault()`:
 `disconnect()` drops the current links once and carries on.
 
 `replay` sends recorded telegrams (a corpus) in turn instead of the model's.
+With `paced=False` nothing is sent by itself: each `await send()` sends the
+next telegram at once (tests that run the driver on a clock they move by hand).
 
 Run: python -m simulators.dsmr --port 2001 --version 5 [--pty] [--key HEX]
 Type a fault name (or "none", "disconnect!") on stdin to switch at run time.
@@ -77,6 +79,7 @@ class _Client(asyncio.Protocol):
         self._sim.clients.add(self)
         self._sim.connections += 1
         self._sim.no_clients.clear()
+        self._sim._notify_connected()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._sim.clients.discard(self)
@@ -98,6 +101,7 @@ class DsmrSimulator:
         trickle_seconds: float | None = None,
         model: MeterModel | None = None,
         replay: Sequence[str] = (),
+        paced: bool = True,
     ) -> None:
         if version not in VERSIONS:
             raise ValueError(f"Unknown DSMR version {version}")
@@ -120,6 +124,7 @@ class DsmrSimulator:
         self.replay = list(replay)
         self.trickle_seconds = trickle_seconds if trickle_seconds is not None else self.interval / 2
         self.trickle_chunk = 16
+        self.paced = paced
         self.history: list[Truth] = []
         self.clients: set[_Client] = set()
         # Set while no TCP client is connected.
@@ -136,6 +141,7 @@ class DsmrSimulator:
         self._pty_dir: tempfile.TemporaryDirectory[str] | None = None
         self._pty_fds: tuple[int, int] | None = None
         self._telegrams = 0
+        self._connection_waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     # -- control ----------------------------------------------------------------
 
@@ -158,6 +164,25 @@ class DsmrSimulator:
         self._drop_links()
         if self._pty_dir is not None:
             self._open_pty()
+
+    async def send(self) -> None:
+        """Send the next telegram now (with the current fault), paced or not."""
+        await self._emit(self.next_telegram())
+
+    async def wait_for_connections(self, count: int) -> None:
+        """Until `count` TCP connections have been accepted since the start."""
+        if self.connections >= count:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._connection_waiters.append((count, waiter))
+        await waiter
+
+    def _notify_connected(self) -> None:
+        for count, waiter in list(self._connection_waiters):
+            if self.connections >= count:
+                self._connection_waiters.remove((count, waiter))
+                if not waiter.done():
+                    waiter.set_result(None)
 
     @property
     def last(self) -> Truth:
@@ -267,7 +292,7 @@ class DsmrSimulator:
     # -- the meter --------------------------------------------------------------
 
     def _ensure_running(self) -> None:
-        if self._task is None:
+        if self._task is None and self.paced:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:

@@ -84,6 +84,8 @@ class DsmrStats:
     """What the driver saw since it was created; public for diagnostics."""
 
     telegrams: int = 0
+    # Every byte the link delivered, telegram or not.
+    received_bytes: int = 0
     crc_errors: int = 0
     parse_errors: int = 0
     decrypt_errors: int = 0
@@ -389,6 +391,7 @@ class DsmrMeter:
     def _on_data(self, link: _Link, data: bytes) -> None:
         # Runs inside data_received: nothing may escape, or asyncio closes the link.
         try:
+            self.stats.received_bytes += len(data)
             if link.watch_noise:
                 self._count_noise(link, data)
             frames = link.framer.feed(data)
