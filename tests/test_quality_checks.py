@@ -274,3 +274,33 @@ async def test_stuck_twin_values_and_a_sub_meter_of_its_own(
         wiggle(homewizard_sim, minute)
         await advance(hass, freezer, timedelta(minutes=1))
     assert hass.states.get(sensor).state == STATE_OFF
+
+
+async def test_a_jump_on_a_twin_polled_every_second(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    homewizard_sim: HomeWizardSimulator,
+) -> None:
+    """5 kWh within 10 s on a 1 s P1: reported, though far below an hour's worth."""
+    await add_homewizard_entry(hass, homewizard_sim, scan_interval=1)
+    serial = homewizard_sim.device["serial"]
+    sensor = quality_entity(hass, serial)
+    events = async_capture_events(hass, EVENT_DATA_QUALITY)
+    for second in range(30):
+        homewizard_sim.step(1)
+        wiggle(homewizard_sim, second)
+        await advance(hass, freezer, timedelta(seconds=1))
+    assert hass.states.get(sensor).state == STATE_OFF
+    data = homewizard_sim.fixture["data"]
+    for key in ("total_power_import_kwh", "total_power_import_t1_kwh"):
+        data[key] += 5.0
+    for second in range(10):
+        homewizard_sim.step(1)
+        wiggle(homewizard_sim, second)
+        await advance(hass, freezer, timedelta(seconds=1))
+    failing = hass.states.get(sensor).attributes["failing"]
+    assert {(f["check"], f["series"]) for f in failing} == {
+        ("counter_jump", "energy_import"),
+        ("counter_jump", "energy_import_t1"),
+    }
+    assert set(transitions(events, "counter_jump")) == {"started"}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from custom_components.wattkeeper.meters.model import Quantity, QuantityKey
 from custom_components.wattkeeper.quality.config import QualityConfig
 from custom_components.wattkeeper.quality.counter import CounterCheck
 from custom_components.wattkeeper.quality.findings import CheckId, FixHint, Severity
@@ -113,3 +116,60 @@ def test_event_counters_have_no_rate_limit() -> None:
     check.observe(obs(0, {POWER_FAILURES: 3.0}))
     check.observe(obs(1, {POWER_FAILURES: 300.0}))
     assert check.active(at(1)) == []
+
+
+ONE_SECOND = QualityConfig(expected_interval=timedelta(seconds=1))
+
+
+def test_a_jump_on_a_one_second_counter_is_caught() -> None:
+    # 5 kWh in 10 s is 1.8 MW: far beyond the connection, though well below
+    # what a one-hour window (60 kWh) would let through.
+    check = CounterCheck(ONE_SECOND)
+    energy = 1000.0
+    for second in range(60):
+        energy += 0.001
+        check.observe(obs(second, {IMPORT_T1: round(energy, 3)}))
+    check.observe(obs(70, {IMPORT_T1: round(energy + 5.0, 3)}))
+    (finding,) = check.active(at(70))
+    assert finding.check_id is CheckId.COUNTER_JUMP
+    assert finding.since == at(70)
+
+
+def test_a_one_second_counter_at_full_load_is_clean() -> None:
+    # 55 kW for an hour, read every second with 0.001 kWh resolution.
+    check = CounterCheck(ONE_SECOND)
+    for second in range(HOUR):
+        check.observe(obs(second, {IMPORT_T1: round(1000.0 + second * 55.0 / HOUR, 3)}))
+    assert check.active(at(HOUR)) == []
+
+
+def test_a_counter_that_changes_seldom_is_clean() -> None:
+    # 100 W on a 0.001 kWh counter read every second: one step every 36 s.
+    # An inverter's 0.01 kWh register at 10 kW read every second: one step per 3.6 s.
+    check = CounterCheck(ONE_SECOND)
+    inverter = QuantityKey(Quantity.PV_ENERGY)
+    for second in range(2 * HOUR):
+        values = {
+            IMPORT_T1: round(1000.0 + (second // 36) * 0.001, 3),
+            inverter: round(20.0 + (second // 3.6) * 0.01, 2),
+        }
+        check.observe(obs(second, values))
+    assert check.active(at(2 * HOUR)) == []
+
+
+def test_a_sub_meter_reporting_hourly_is_clean() -> None:
+    # An M-Bus electricity sub-meter: the glue gives sub-meters an hourly interval.
+    check = CounterCheck(QualityConfig(expected_interval=timedelta(hours=1)))
+    for hour in range(12):
+        for minute in range(0, 60, 5):
+            check.observe(obs(hour * HOUR + minute * 60, {IMPORT_T1: 100.0 + hour * 40.0}))
+    assert check.active(at(12 * HOUR)) == []
+
+
+def test_a_water_meter_waking_up_now_and_then_is_clean() -> None:
+    # Read every second, but the battery meter sends a new total every 20 minutes.
+    check = CounterCheck(ONE_SECOND)
+    water = QuantityKey(Quantity.WATER)
+    for second in range(0, 4 * HOUR, 10):
+        check.observe(obs(second, {water: 120.0 + (second // 1200) * 0.4}))
+    assert check.active(at(4 * HOUR)) == []

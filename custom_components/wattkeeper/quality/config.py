@@ -72,6 +72,30 @@ DEFAULT_MAX_RATE_PER_HOUR: Final[Mapping[Quantity, float]] = MappingProxyType(
     }
 )
 
+# The coarsest step of a counter's display, in its canonical unit: a reading
+# may be up to one step ahead of the energy behind it. SUN2000 registers count
+# 0.01 kWh; P1, HomeWizard and Fluksometer counters 0.001.
+DEFAULT_COUNTER_RESOLUTION: Final[Mapping[Quantity, float]] = MappingProxyType(
+    {
+        **dict.fromkeys(DEFAULT_MAX_RATE_PER_HOUR, 0.01),
+        Quantity.GAS: 0.001,
+        Quantity.WATER: 0.001,
+        Quantity.HEAT: 0.001,
+    }
+)
+
+# Counters that move in coarse steps whatever the meter's poll rate: M-Bus gas
+# and heat meters send a value every 5 min (DSMR 5) or hour (DSMR 4), a
+# battery-powered water meter when it wakes up. Their jump limit allows at
+# least this much time per step.
+DEFAULT_SLOW_COUNTER_WINDOW: Final[Mapping[Quantity, timedelta]] = MappingProxyType(
+    {
+        Quantity.GAS: timedelta(hours=1),
+        Quantity.WATER: timedelta(hours=1),
+        Quantity.HEAT: timedelta(hours=1),
+    }
+)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QualityConfig:
@@ -91,9 +115,11 @@ class QualityConfig:
     pv_night_min_power: float = 20.0
     pv_night_confirm: timedelta = timedelta(minutes=5)
     max_rate_per_hour: Mapping[Quantity, float] = field(default=DEFAULT_MAX_RATE_PER_HOUR)
-    # A counter that only updates now and then (gas every 5 min or every hour)
-    # moves in steps; the jump limit allows at least this much time per step.
-    jump_min_window: timedelta = timedelta(hours=1)
+    # A counter may grow by its rate over the time since it last changed, plus
+    # one expected interval (a reading may be that old when it is taken) and
+    # one resolution step. Sub-meters are slow through their expected interval.
+    counter_resolution: Mapping[Quantity, float] = field(default=DEFAULT_COUNTER_RESOLUTION)
+    slow_counter_window: Mapping[Quantity, timedelta] = field(default=DEFAULT_SLOW_COUNTER_WINDOW)
     # A jump stays reported this long; repeated jumps keep it (and may persist).
     jump_hold: timedelta = timedelta(minutes=15)
     # A counter that drops to at most max(reset_ceiling, reset_fraction × before)

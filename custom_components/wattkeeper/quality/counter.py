@@ -19,6 +19,7 @@ from .findings import CheckId, Finding, FixHint, Severity
 from .observation import Observation
 
 _HOUR = timedelta(hours=1)
+_ZERO = timedelta(0)
 
 
 @dataclass(slots=True)
@@ -91,14 +92,21 @@ class CounterCheck:
         return None
 
     def _watch_jump(self, key: QuantityKey, state: _Series, value: float, at: datetime) -> None:
-        rate = self._config.max_rate_per_hour.get(key.quantity)
+        config = self._config
+        rate = config.max_rate_per_hour.get(key.quantity)
         if rate is None:
             return
-        window = max(at - state.changed_at, self._config.jump_min_window)
-        allowed = rate * (window / _HOUR) + self._config.backwards_tolerance
+        # Real elapsed time, not a fixed window: a 1 s meter must not hide an
+        # hour's worth of energy in one step.
+        window = max(
+            at - state.changed_at + config.expected_interval,
+            config.slow_counter_window.get(key.quantity, _ZERO),
+        )
+        resolution = config.counter_resolution.get(key.quantity, config.backwards_tolerance)
+        allowed = rate * (window / _HOUR) + resolution
         if value - state.reference <= allowed:
             return
-        ongoing = state.jump is not None and at - state.jump.last <= self._config.jump_hold
+        ongoing = state.jump is not None and at - state.jump.last <= config.jump_hold
         if state.jump is not None and ongoing:
             state.jump.last = at
         else:
