@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from homeassistant.components.recorder import Recorder
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -21,10 +22,18 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.entity import Entity
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.wattkeeper.const import DOMAIN
-from custom_components.wattkeeper.ct_meter import CtEntryMeter, clipping_issue_id, spi_issue_id
+from custom_components.wattkeeper.ct_meter import (
+    SAVE_INTERVAL_S,
+    CtEntryMeter,
+    clipping_issue_id,
+    spi_issue_id,
+)
 from custom_components.wattkeeper.ct_settings import (
     CONF_CALIBRATION,
     CONF_CHANNELS,
@@ -236,6 +245,54 @@ async def test_energy_restored_from_before_a_restart(
     assert saved["6"] == {"import_kwh": 7.0, "export_kwh": 0.0}
 
 
+async def test_restart_after_a_crash_never_steps_back(
+    recorder_mock: Recorder, hass: HomeAssistant, twin: TwinBus, hass_storage: dict[str, Any]
+) -> None:
+    """Home Assistant crashed: its last minutely save was behind what the sensors
+    showed, and the recorder kept. Each total restarts from the larger of the two."""
+    entry = mock_entry()
+    entry.add_to_hass(hass)
+    registry = er.async_get(hass)
+    # What the sensors showed last (one shown in Wh by the user's choice) and the recorder kept.
+    shown = {
+        "energy_import_c1": ("1234.6", "kWh"),
+        "energy_export_c2": ("876600", "Wh"),
+        "energy_import_c3": ("41.9", "kWh"),
+    }
+    for key, (reading, unit) in shown.items():
+        registered = registry.async_get_or_create(
+            "sensor", DOMAIN, f"{DEVICE_ID}_{key}", config_entry=entry
+        )
+        hass.states.async_set(
+            registered.entity_id,
+            reading,
+            {"unit_of_measurement": unit, "device_class": "energy"},
+        )
+        await async_wait_recording_done(hass)
+        # The placeholder Home Assistant writes at start for entities not yet set up.
+        hass.states.async_set(registered.entity_id, STATE_UNAVAILABLE, {"restored": True})
+    await async_wait_recording_done(hass)
+    hass_storage[STORE_KEY] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": STORE_KEY,
+        "data": {
+            "1": {"import_kwh": 1234.5, "export_kwh": 0.25},
+            "2": {"import_kwh": 3.0, "export_kwh": 876.5},
+            "3": {"import_kwh": 42.0, "export_kwh": 0.0},
+        },
+    }
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert _energy(hass) == pytest.approx([1234.6, 0.25, 3.0, 876.6, 42.0])
+    await _poll(hass)
+    after = _energy(hass)
+    assert after[0] > 1234.6
+    assert after[3] > 876.6
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert hass_storage[STORE_KEY]["data"]["1"]["import_kwh"] == pytest.approx(after[0])
+
+
 async def test_energy_survives_reload_and_stays_monotonic(
     hass: HomeAssistant, twin: TwinBus, hass_storage: dict[str, Any]
 ) -> None:
@@ -258,6 +315,21 @@ async def test_energy_survives_reload_and_stays_monotonic(
         assert all(b <= a for b, a in zip(before, after, strict=True)), (before, after)
     assert seen[-1][0] > seen[3][0] > 0  # house import went on growing
     assert seen[-1][3] > seen[3][3] > 0  # solar export too
+
+
+async def test_energy_saved_while_running(
+    hass: HomeAssistant, twin: TwinBus, hass_storage: dict[str, Any]
+) -> None:
+    """Totals reach the disk every minute while readings go on, not only at a clean
+    shutdown: a crash loses at most that minute."""
+    await _setup(hass)
+    await _poll(hass, 3)
+    assert STORE_KEY not in hass_storage
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=SAVE_INTERVAL_S + 1))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    saved = hass_storage[STORE_KEY]["data"]
+    assert saved["1"]["import_kwh"] > 0
+    assert saved["2"]["export_kwh"] > 0
 
 
 async def test_energy_written_when_home_assistant_stops(

@@ -2,26 +2,29 @@
 
 Wraps CtClampMeter with what only the glue knows: the voltage of clamp-only
 channels read from another entity on every poll, energy totals persisted in a
-Store so they survive restarts and only grow, a repair issue while SPI cannot
-be opened and one while inputs clip, and closing the bus when Home Assistant
-stops.
+Store (every minute, and on unload and stop) so they survive restarts and only
+grow, even after a crash (ct_recorded.py), a repair issue while SPI cannot be
+opened and one while inputs clip, and closing the bus when Home Assistant stops.
 """
 
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
 from homeassistant.util.unit_conversion import ElectricPotentialConverter
 
 from .const import DOMAIN, LOGGER
 from .coordinator import WattkeeperConfigEntry
 from .ct_bus import bus_for
+from .ct_recorded import async_recorded_totals
 from .ct_settings import CONF_VOLTAGE_ENTITY, build_config
 from .meters.ct_clamp import CLIPPED_CHANNELS, CtClampMeter
 from .meters.ct_config import ClampVoltage
@@ -32,8 +35,10 @@ from .meters.model import MeterIdentity, Snapshot
 from .on_demand import OnDemand, async_ensure
 
 STORE_VERSION: Final = 1
-# Totals are written at most this often while running, and always on unload and stop.
-SAVE_DELAY_S: Final = 60.0
+# Totals are written this often while running, and always on unload and stop.
+# (Not Store.async_delay_save on every frame: each call pushes its write back,
+# so with a frame a second it would never write before shutdown.)
+SAVE_INTERVAL_S: Final = 60.0
 
 type SpiError = SpiNotAvailableError | SpiDisabledError | SpiPermissionError
 type SavedEnergy = dict[str, dict[str, float]]
@@ -88,6 +93,7 @@ class CtEntryMeter:
         self._clipped: str | None = None
         self._closed = False
         self._unsub_stop: CALLBACK_TYPE | None = None
+        self._unsub_save: CALLBACK_TYPE | None = None
 
     async def identify(self) -> MeterIdentity:
         """Install spidev if needed, restore the energy totals, then check the board answers."""
@@ -109,6 +115,10 @@ class CtEntryMeter:
             self._unsub_stop = self.hass.bus.async_listen_once(
                 EVENT_HOMEASSISTANT_STOP, self._async_stop
             )
+        if self._restored and self._unsub_save is None:
+            self._unsub_save = async_track_time_interval(
+                self.hass, self._save_now, timedelta(seconds=SAVE_INTERVAL_S)
+            )
         return identity
 
     async def read(self) -> Snapshot:
@@ -121,8 +131,6 @@ class CtEntryMeter:
             raise
         self._clear_issue()
         self._report_clipping(snapshot.texts.get(CLIPPED_CHANNELS, ""))
-        if self._restored:
-            self._store.async_delay_save(self._energy_to_save, SAVE_DELAY_S)
         return snapshot
 
     async def close(self) -> None:
@@ -132,6 +140,9 @@ class CtEntryMeter:
         if self._unsub_stop is not None:
             self._unsub_stop()
             self._unsub_stop = None
+        if self._unsub_save is not None:
+            self._unsub_save()
+            self._unsub_save = None
         # Nothing clips while nothing is measured; the next session says so again if it does.
         ir.async_delete_issue(self.hass, DOMAIN, clipping_issue_id(self._entry_id))
         try:
@@ -148,29 +159,49 @@ class CtEntryMeter:
     # -- energy --------------------------------------------------------------
 
     async def _restore_energy(self) -> None:
+        """Each total from the larger of the Store and the sensor's last recorded state."""
+        channels = [current.channel for current in self.driver.config.currents]
+        recorded = await async_recorded_totals(self.hass, self.driver.config.device_id, channels)
+        stored: dict[int, EnergyTotals] = {}
         try:
             saved = await self._store.async_load()
         except HomeAssistantError:
             # Never save over totals we could not read; they may come back on a restart.
             LOGGER.exception("Cannot read the saved energy totals of %s", self._name)
-            return
-        self._saved = dict(saved or {})
-        for current in self.driver.config.currents:
-            stored = self._saved.get(str(current.channel))
-            if stored is None:
+        else:
+            self._saved = dict(saved or {})
+            stored = self._stored_totals(channels)
+            self._restored = True
+        for channel in channels:
+            totals = [t for t in (stored.get(channel), recorded.get(channel)) if t is not None]
+            if totals:
+                self.driver.restore_energy(
+                    channel,
+                    EnergyTotals(
+                        max(t.import_kwh for t in totals), max(t.export_kwh for t in totals)
+                    ),
+                )
+
+    def _stored_totals(self, channels: list[int]) -> dict[int, EnergyTotals]:
+        stored: dict[int, EnergyTotals] = {}
+        for channel in channels:
+            saved = self._saved.get(str(channel))
+            if saved is None:
                 continue
             try:
-                totals = EnergyTotals.from_dict(stored)
+                stored[channel] = EnergyTotals.from_dict(saved)
             except ValueError:
                 LOGGER.warning(
                     "Ignoring unreadable saved energy of %s channel %s: %s",
                     self._name,
-                    current.channel,
-                    stored,
+                    channel,
+                    saved,
                 )
-                continue
-            self.driver.restore_energy(current.channel, totals)
-        self._restored = True
+        return stored
+
+    @callback
+    def _save_now(self, now: datetime) -> None:
+        self._store.async_delay_save(self._energy_to_save)
 
     @callback
     def _energy_to_save(self) -> SavedEnergy:

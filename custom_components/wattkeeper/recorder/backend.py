@@ -33,6 +33,8 @@ from .records import (
     StatisticRow,
     WriteResult,
 )
+from .statistics_rollups import StatisticRollupRow
+from .statistics_rows import StatisticMeta
 
 type CommitHook = Callable[[], Awaitable[None]]
 
@@ -92,6 +94,20 @@ class Backend(Protocol):
         end: datetime,
     ) -> list[StatisticRow]:
         """Forwarded statistics rows starting in [start, end), oldest first."""
+
+    async def read_statistic_rollups(
+        self,
+        site: str,
+        statistic_id: str,
+        period: RollupPeriod,
+        start: datetime,
+        end: datetime,
+    ) -> list[StatisticRollupRow]:
+        """Day, week or month rollups of a forwarded statistic starting in [start, end),
+        oldest first (see statistics_rollups.py)."""
+
+    async def read_statistics_meta(self, site: str) -> list[StatisticMeta]:
+        """What `ha_statistics_meta` holds for the statistics of `site`, by statistic id."""
 
     async def read_sites(self) -> list[SiteRow]:
         """Heartbeats of all sites."""

@@ -50,7 +50,9 @@ from .records import (
     WriteResult,
 )
 from .rollup_math import Aggregate
-from .statistics_rows import dedupe_statistics, statistics_meta, valid_statistics
+from .statistics_cassandra import CassandraStatistics
+from .statistics_rollups import StatisticRollupRow
+from .statistics_rows import StatisticMeta, dedupe_statistics, statistics_meta, valid_statistics
 from .timeconv import DAY_US, QUARTER_HOUR_US, SECOND_US, from_us, to_us
 
 _LOGGER = logging.getLogger(__name__)
@@ -92,6 +94,7 @@ class CassandraBackend:
         self._db: CassandraSession | None = None
         self._st: Statements | None = None
         self._rollups: CassandraRollups | None = None
+        self._statistics: CassandraStatistics | None = None
         # One write at a time: a write's duplicate check must see the previous write.
         self._lock = asyncio.Lock()
         self._series: dict[str, SeriesInfo] = {}
@@ -107,14 +110,17 @@ class CassandraBackend:
         try:
             await migrate(db)
             statements = await Statements.prepare(db)
+            statistics = await CassandraStatistics.prepare(db, self._calendar, self.read_statistics)
         except BaseException:
             await db.close()
             raise
         self._db, self._st = db, statements
         self._rollups = CassandraRollups(db, statements, self._calendar)
+        self._statistics = statistics
 
     async def close(self) -> None:
         db, self._db, self._st, self._rollups = self._db, None, None, None
+        self._statistics = None
         self._series.clear()
         self._days.clear()
         if db is not None:
@@ -144,6 +150,7 @@ class CassandraBackend:
         async with self._lock:
             db, st = await self._ready()
             assert self._rollups is not None
+            assert self._statistics is not None
             fresh, rejected, duplicates = _valid_samples(batch)
             stored = await self._load_quarters(db, st, {(s, floor_quarter(t)) for s, t in fresh})
             new = {
@@ -169,6 +176,7 @@ class CassandraBackend:
                     {key: sorted(readings.items()) for key, readings in stored.items()}, counters
                 ),
                 self._write_statistics(db, st, statistics),
+                self._statistics.refresh(statistics),
             )
             return WriteResult(
                 samples_written=len(new),
@@ -468,6 +476,23 @@ class CassandraBackend:
             for rows in results
             for row in rows
         ]  # fmt: skip
+
+    async def read_statistic_rollups(
+        self,
+        site: str,
+        statistic_id: str,
+        period: RollupPeriod,
+        start: datetime,
+        end: datetime,
+    ) -> list[StatisticRollupRow]:
+        await self._ready()
+        assert self._statistics is not None
+        return await self._statistics.read_rollups(site, statistic_id, period, start, end)
+
+    async def read_statistics_meta(self, site: str) -> list[StatisticMeta]:
+        await self._ready()
+        assert self._statistics is not None
+        return await self._statistics.read_meta(site)
 
     async def read_sites(self) -> list[SiteRow]:
         db, st = await self._ready()

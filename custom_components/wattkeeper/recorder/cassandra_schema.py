@@ -15,6 +15,8 @@ FILTERING:
   year, so the bucket is a month (at most 8 928 rows).
 - `series` (partition site), `sites` (one row per site) and
   `ha_statistics_meta` (partition site) are small.
+- `ha_statistics_rollups`: days, weeks and months of the forwarded hourly
+  statistics, partition (site, statistic_id, period): 366 day rows a year.
 - `series_days`: which days of a series hold raw readings (partition series).
   Retention and recomputation walk it instead of scanning the samples table.
 
@@ -31,7 +33,7 @@ from .cassandra_session import CassandraSession
 from .errors import SchemaVersionError
 from .timeconv import to_us
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 # (version, statements); {ks} is the keyspace and {ttl} the raw retention in seconds.
 MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
@@ -126,6 +128,28 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
                 backlog bigint,
                 time_zone text
             )
+            """,
+        ),
+    ),
+    (
+        2,
+        (
+            """
+            CREATE TABLE IF NOT EXISTS {ks}.ha_statistics_rollups (
+                site text,
+                statistic_id text,
+                period text,
+                start bigint,
+                count int,
+                mean_count int,
+                mean double,
+                min double,
+                max double,
+                state double,
+                sum double,
+                change double,
+                PRIMARY KEY ((site, statistic_id, period), start)
+            ) WITH CLUSTERING ORDER BY (start ASC)
             """,
         ),
     ),

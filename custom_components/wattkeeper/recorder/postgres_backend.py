@@ -36,7 +36,9 @@ from .records import (
     WriteResult,
 )
 from .rollup_plan import COARSE_SOURCES, plan_coarse, touched_quarters
-from .statistics_rows import dedupe_statistics, statistics_meta, valid_statistics
+from .statistics_postgres import read_meta, read_rollups, refresh_statistic_rollups
+from .statistics_rollups import StatisticRollupRow
+from .statistics_rows import StatisticMeta, dedupe_statistics, statistics_meta, valid_statistics
 from .timeconv import DAY_US, from_us, to_us
 
 _LOGGER = logging.getLogger(__name__)
@@ -144,6 +146,7 @@ class PostgresBackend:
                         await self._refresh(conn, touched)
                 if statistics:
                     await _upsert_statistics(conn, statistics)
+                    await refresh_statistic_rollups(conn, self._calendar, statistics)
                 if self.before_commit_hook is not None:
                     await self.before_commit_hook()
         return WriteResult(
@@ -297,6 +300,21 @@ class PostgresBackend:
                          unit=row[6], source=row[7])
             for row in rows
         ]  # fmt: skip
+
+    async def read_statistic_rollups(
+        self,
+        site: str,
+        statistic_id: str,
+        period: RollupPeriod,
+        start: datetime,
+        end: datetime,
+    ) -> list[StatisticRollupRow]:
+        async with self._connection() as conn:
+            return await read_rollups(conn, site, statistic_id, period, start, end)
+
+    async def read_statistics_meta(self, site: str) -> list[StatisticMeta]:
+        async with self._connection() as conn:
+            return await read_meta(conn, site)
 
     async def read_sites(self) -> list[SiteRow]:
         async with self._connection() as conn:

@@ -101,8 +101,30 @@ _INITIAL = (
         FROM samples s JOIN series se ON se.id = s.series""",
 )
 
+# Day, week and month rollups of the forwarded hourly statistics (statistics_rollups.py).
+_STATISTICS_ROLLUPS = (
+    """CREATE TABLE ha_statistics_rollups (
+        site text NOT NULL,
+        statistic_id text NOT NULL,
+        period text NOT NULL CHECK (period IN ('1d', '1w', '1mo')),
+        start timestamptz NOT NULL,
+        count integer NOT NULL,
+        mean_count integer NOT NULL,
+        mean double precision,
+        min double precision,
+        max double precision,
+        state double precision,
+        sum double precision,
+        change double precision,
+        PRIMARY KEY (site, statistic_id, period, start)
+    )""",
+)
+
 # Append-only: never edit a released migration, add the next one.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _INITIAL),)
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (1, _INITIAL),
+    (2, _STATISTICS_ROLLUPS),
+)
 LATEST = MIGRATIONS[-1][0]
 
 

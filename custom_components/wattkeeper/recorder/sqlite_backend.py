@@ -29,7 +29,9 @@ from .records import (
 from .rollup_plan import ROLLUP_TABLES, touched_quarters
 from .sqlite_rollups import SqliteRollups
 from .sqlite_schema import migrate, version
-from .statistics_rows import dedupe_statistics, statistics_meta, valid_statistics
+from .statistics_rollups import StatisticRollupRow
+from .statistics_rows import StatisticMeta, dedupe_statistics, statistics_meta, valid_statistics
+from .statistics_sqlite import SqliteStatistics
 from .timeconv import DAY_US, QUARTER_HOUR_US, from_us, to_us
 from .worker import Job, SqliteWorker
 
@@ -46,6 +48,7 @@ class SqliteBackend:
         self.before_commit_hook: CommitHook | None = None
         self._calendar = LocalCalendar(config.time_zone)
         self._rollups = SqliteRollups(self._calendar)
+        self._statistics = SqliteStatistics(self._calendar, self._call)
         self._worker: SqliteWorker | None = None
         # Writes span two worker jobs (stage, commit); nothing may run in between.
         self._lock = asyncio.Lock()
@@ -93,6 +96,8 @@ class SqliteBackend:
             ids = await self._call(lambda conn: self._register(conn, batch))
             result = await self._call(lambda conn: self._stage(conn, batch, ids))
             try:
+                if batch.statistics:
+                    await self._statistics.refresh(batch.statistics)
                 if self.before_commit_hook is not None:
                     await self.before_commit_hook()
             except BaseException:
@@ -280,6 +285,19 @@ class SqliteBackend:
                          state=row[4], sum=row[5], unit=row[6], source=row[7])
             for row in rows
         ]  # fmt: skip
+
+    async def read_statistic_rollups(
+        self,
+        site: str,
+        statistic_id: str,
+        period: RollupPeriod,
+        start: datetime,
+        end: datetime,
+    ) -> list[StatisticRollupRow]:
+        return await self._statistics.read_rollups(site, statistic_id, period, start, end)
+
+    async def read_statistics_meta(self, site: str) -> list[StatisticMeta]:
+        return await self._statistics.read_meta(site)
 
     async def read_sites(self) -> list[SiteRow]:
         rows = await self._call(

@@ -81,8 +81,25 @@ _INITIAL = (
         FROM samples s JOIN series se ON se.id = s.series""",
 )
 
+# Day, week and month rollups of the forwarded hourly statistics (statistics_rollups.py).
+_STATISTICS_ROLLUPS = (
+    """CREATE TABLE ha_statistics_rollups (
+        site TEXT NOT NULL,
+        statistic_id TEXT NOT NULL,
+        period TEXT NOT NULL CHECK (period IN ('1d', '1w', '1mo')),
+        start INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        mean_count INTEGER NOT NULL,
+        mean REAL, min REAL, max REAL, state REAL, sum REAL, change REAL,
+        PRIMARY KEY (site, statistic_id, period, start)
+    ) WITHOUT ROWID""",
+)
+
 # Append-only: never edit a released migration, add the next one.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _INITIAL),)
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (1, _INITIAL),
+    (2, _STATISTICS_ROLLUPS),
+)
 LATEST = MIGRATIONS[-1][0]
 
 
