@@ -401,20 +401,32 @@ async def test_unload_leaves_no_connection(
     assert v2_sim.open_connections == 0
 
 
+# Every fault but API_DISABLED: v2 has no local-API switch.
+@pytest.mark.parametrize("fault", [Fault.HTTP_500, Fault.INVALID_JSON, Fault.TIMEOUT, Fault.SLOW])
 async def test_fault_makes_entities_unavailable_then_recovers(
-    hass: HomeAssistant, v2_sim: HomeWizardV2Simulator
+    hass: HomeAssistant,
+    v2_sim: HomeWizardV2Simulator,
+    homewizard_timeout: float,
+    fault: Fault,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    v2_sim.slow_seconds = 4 * homewizard_timeout
     entry = await _add_v2(hass, v2_sim)
     serial = v2_sim.device["serial"]
-    v2_sim.fault = Fault.HTTP_500
-    await _poll(hass, entry)
+    v2_sim.fault = fault
+    caplog.clear()
+    for _ in range(3):
+        await _poll(hass, entry)
     assert _state(hass, serial, "power") == STATE_UNAVAILABLE
     assert not list(entry.async_get_active_flows(hass, {SOURCE_REAUTH}))  # not an auth problem
+    errors = [r for r in caplog.records if r.levelname == "ERROR" and "wattkeeper" in r.name]
+    assert len(errors) == 1, [r.getMessage() for r in errors]  # logged once, not per poll
 
     v2_sim.fault = Fault.NONE
     v2_sim.step(5)
     await _poll(hass, entry)
     assert float(_state(hass, serial, "power")) == v2_sim.measurement["power_w"]
+    assert any("recovered" in r.getMessage() for r in caplog.records)
 
 
 async def test_stop_releases_a_held_request(v2_sim: HomeWizardV2Simulator) -> None:
