@@ -201,8 +201,8 @@ def main() -> None:
         f" {figures['paced_over_compute_only']} × the compute-only share"
     )
     print(
-        "               (the wait between scans spins on sleep(0): a busy host's scheduler "
-        "gives part of that time to others, an idle Pi's does not)"
+        "               (the wait between scans spins on sleep(0), which lets other runnable "
+        "tasks in: the busier the host, the lower this share)"
     )
     print(
         f"               scans at {paced['scan_rate_hz']} Hz (target "
