@@ -55,6 +55,7 @@ def readings(count: int, step: int = SECOND, base: float = 100.0) -> list[tuple[
 
 
 TTL_OF = "SELECT ttl(value) FROM {ks}.samples WHERE series = %s AND day = %s AND ts = %s"
+EXPIRE = "DELETE FROM {ks}.samples WHERE series = %s AND day = %s AND ts >= %s AND ts < %s"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -155,7 +156,13 @@ async def test_emitted_cql_respects_partitions(
         assert record.error is None, record
         assert record.warnings == (), record
         assert "ALLOW FILTERING" not in record.cql.upper(), record
-        if record.opcode == "BATCH":
+        if record.opcode == "BATCH" and record.batch_type == "LOGGED":
+            # Retention purges a bucket atomically: its aggregate in, its raw readings out.
+            assert [cql.split()[0] for cql in record.statements] == ["INSERT", "DELETE"], record
+            assert f"{keyspace}.purged " in record.statements[0], record
+            assert f"{keyspace}.samples " in record.statements[1], record
+            assert len(record.partitions) == 2, record
+        elif record.opcode == "BATCH":
             assert record.batch_type == "UNLOGGED", record
             assert len(record.partitions) == 1, record
             assert len(record.statements) <= opened.config.batch_rows
@@ -163,7 +170,7 @@ async def test_emitted_cql_respects_partitions(
             assert " WHERE " not in record.cql  # read whole: one row per household
         elif record.table != f"{keyspace}.schema_migrations":
             assert len(record.partitions) == 1, record
-    batches = [r for r in records if r.opcode == "BATCH"]
+    batches = [r for r in records if r.opcode == "BATCH" and r.batch_type == "UNLOGGED"]
     assert sum(len(r.statements) for r in batches) >= 2 * two_hours  # the samples went batched
 
 
@@ -200,15 +207,12 @@ async def test_raw_readings_expire_with_their_age(cql_server: CqlServer) -> None
             batch({POWER: [(too_old, 1.0), *((ts, 2.0) for ts in stamps.values())]})
         )
         assert result.samples_written == 3
-        stored = await backend.read_samples(POWER.key, now - timedelta(days=40), now)
-        assert [to_us(s.ts) for s in stored] == sorted(stamps.values())
-        # Past the retention: not stored, but rolled up like the rest.
-        [old_bucket] = await backend.read_rollups(
-            POWER.key,
-            RollupPeriod.QUARTER_HOUR,
-            from_us(too_old - 900 * SECOND),
-            from_us(too_old + 1),
-        )
+        wide = (now - timedelta(days=40), now)
+        stored = await backend.read_samples(POWER.key, *wide)
+        assert [to_us(s.ts) for s in stored] == [too_old, *sorted(stamps.values())]
+        old_quarter = (from_us(too_old - 900 * SECOND), from_us(too_old + 1))
+        quarter = RollupPeriod.QUARTER_HOUR
+        [old_bucket] = await backend.read_rollups(POWER.key, quarter, *old_quarter)
         assert old_bucket.count == 1
         session = CassandraSession(config)
         await session.connect()
@@ -220,8 +224,21 @@ async def test_raw_readings_expire_with_their_age(cql_server: CqlServer) -> None
                 )
                 expected = 30 * 86_400 - ages[name].total_seconds()
                 assert math.isclose(ttl, expected, abs_tol=120), name
+            # Past the retention: kept without a TTL (so a repeat is seen as one) until
+            # retention folds it into its bucket's purged aggregate.
+            [(ttl,)] = await session.execute(
+                TTL_OF.format(ks=config.keyspace),
+                (series_id(POWER.key), Date(too_old // DAY_US), too_old),
+            )
+            assert ttl is None
         finally:
             await session.close()
+        assert (await backend.write(batch({POWER: [(too_old, 1.0)]}))).samples_duplicate == 1
+        assert await backend.apply_retention(30) == 1
+        assert [to_us(s.ts) for s in await backend.read_samples(POWER.key, *wide)] == sorted(
+            stamps.values()
+        )
+        assert await backend.read_rollups(POWER.key, quarter, *old_quarter) == [old_bucket]
         table = cql_server.store.keyspaces[config.keyspace].tables["samples"]
         assert table.options["default_time_to_live"] == 30 * 86_400
     finally:
@@ -539,3 +556,42 @@ async def test_counter_rollups_across_a_year_boundary(cql_server: CqlServer) -> 
             ), period
     finally:
         await backend.close()
+
+
+async def test_late_reading_into_a_bucket_whose_readings_expired(
+    cql_server: CqlServer, opened: CassandraBackend
+) -> None:
+    """Raw readings gone by their TTL (removed here behind the backend's back): the
+    bucket's stored rollup becomes its purged aggregate, and a late reading adds to it."""
+    minute = 60 * SECOND
+    rows = [(START_US + i * minute, 100.0 + i) for i in range(10)]
+    nxt = [(START_US + 20 * minute, 120.0)]
+    await opened.write(batch({ENERGY: rows + nxt}))
+    session = CassandraSession(opened.config)
+    await session.connect()
+    try:
+        await session.execute(
+            EXPIRE.format(ks=opened.config.keyspace),
+            (series_id(ENERGY.key), Date(START_US // DAY_US), START_US, START_US + 900 * SECOND),
+        )
+    finally:
+        await session.close()
+    late = batch({ENERGY: [(START_US + 14 * minute, 112.0)]})
+    assert (await opened.write(late)).samples_written == 1
+    expected = reference_rollups(
+        {from_us(ts): value for ts, value in [*rows, *nxt, (START_US + 14 * minute, 112.0)]},
+        counter=True,
+        time_zone="Europe/Brussels",
+    )
+    for period in (RollupPeriod.QUARTER_HOUR, RollupPeriod.HOUR, RollupPeriod.DAY):
+        stored = await opened.read_rollups(ENERGY.key, period, *FAR)
+        assert [(r.start, r.count, r.first, r.last) for r in stored] == [
+            (start, b.count, b.first, b.last) for start, b in sorted(expected[period].items())
+        ], period
+        assert [r.delta for r in stored] == pytest.approx(
+            [b.delta for _, b in sorted(expected[period].items())]
+        )
+    quarters = await opened.read_rollups(ENERGY.key, RollupPeriod.QUARTER_HOUR, *FAR)
+    assert (await opened.write(late)).samples_duplicate == 1
+    await opened.recompute_rollups(*FAR)
+    assert await opened.read_rollups(ENERGY.key, RollupPeriod.QUARTER_HOUR, *FAR) == quarters

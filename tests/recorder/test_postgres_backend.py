@@ -68,7 +68,7 @@ async def test_connects_by_dsn_and_creates_the_schema(embedded_pg: EmbeddedPostg
     assert tables == {
         "schema_version", "series", "samples", "sites", "ha_statistics", "ha_statistics_meta",
         "ha_statistics_rollups", "rollups_15m", "rollups_1h", "rollups_1d", "rollups_1w",
-        "rollups_1mo",
+        "rollups_1mo", "purged_15m",
     }  # fmt: skip
     assert [tuple(row) for row in view] == [(POWER.device, POWER.quantity, T0, 42.0)]
     await backend.close()

@@ -25,14 +25,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cassandra.query import UNSET_VALUE
+from cassandra.query import UNSET_VALUE, BatchStatement, BatchType
 from cassandra.util import Date
 
 from .backend import CommitHook
 from .buckets import LocalCalendar, floor_quarter
 from .cassandra_batches import partition_batches
 from .cassandra_config import CassandraConfig
-from .cassandra_rollups import CassandraRollups, Readings, slices, years
+from .cassandra_rollups import CassandraRollups, Readings, purged_values, slices, years
 from .cassandra_schema import migrate, version
 from .cassandra_session import CassandraSession, Request, run_together
 from .cassandra_statements import PROBE, Statements
@@ -49,7 +49,7 @@ from .records import (
     StatisticRow,
     WriteResult,
 )
-from .rollup_math import Aggregate
+from .rollup_math import Aggregate, fold
 from .statistics_cassandra import CassandraStatistics
 from .statistics_rollups import StatisticRollupRow
 from .statistics_rows import StatisticMeta, dedupe_statistics, statistics_meta, valid_statistics
@@ -157,6 +157,7 @@ class CassandraBackend:
                 key: value for key, value in fresh.items() if key[1] not in stored[_quarter(key)]
             }
             duplicates += len(fresh) - len(new)
+            earlier = {key: set(readings) for key, readings in stored.items()}
             for key, value in new.items():
                 stored[_quarter(key)][key[1]] = value
             counters = {series_id(i.key) for i in batch.series.values() if i.is_counter}
@@ -165,18 +166,21 @@ class CassandraBackend:
             # committed" is with everything computed and nothing sent.
             if self.before_commit_hook is not None:
                 await self.before_commit_hook()
-            # Rollups come from the readings in hand, so they need not wait for the raw
-            # writes; the write succeeds only when all of it did (else the outbox repeats
-            # it). Rollups also when everything was a duplicate: a replay after a failed
-            # write must still bring them up to date.
+            # Rollups come from the readings in hand, once those are stored: a rollup never
+            # counts a reading that `samples` lacks (which is how a bucket whose readings
+            # expired is told apart). The write succeeds only when all of it did (else
+            # the outbox repeats it). Rollups also when everything was a duplicate: a
+            # replay after a failed write must still bring them up to date.
             await run_together(
                 self._register(db, st, batch),
                 self._write_samples(db, st, new),
-                self._rollups.refresh(
-                    {key: sorted(readings.items()) for key, readings in stored.items()}, counters
-                ),
                 self._write_statistics(db, st, statistics),
                 self._statistics.refresh(statistics),
+            )
+            await self._rollups.refresh(
+                {key: sorted(readings.items()) for key, readings in stored.items()},
+                counters,
+                earlier,
             )
             return WriteResult(
                 samples_written=len(new),
@@ -236,15 +240,17 @@ class CassandraBackend:
         for (series, ts), value in samples.items():
             ttl = 0
             if retention:
-                ttl = retention - (now - ts) // SECOND_US
-                if ttl <= 0:
-                    continue  # older than the retention: rolled up, not stored
+                # Older than the retention: kept (TTL 0) until `apply_retention` folds it
+                # into its bucket's purged aggregate, so a repeat is still seen as one.
+                ttl = max(retention - (now - ts) // SECOND_US, 0)
             day = ts // DAY_US
             rows.append(((series, day), (series, Date(day), ts, value, ttl)))
-            if (series, day) not in self._days:
+            if (series, day) not in self._days or ttl == 0:
                 # The index outlives the day's last possible reading by a day.
                 end_age = (now - (day + 1) * DAY_US) // SECOND_US
-                days[(series, day)] = max(retention - end_age + 86_400, 1) if retention else 0
+                index_ttl = max(retention - end_age + 86_400, 1) if retention and ttl else 0
+                known = days.get((series, day))
+                days[(series, day)] = 0 if 0 in (index_ttl, known) else max(known or 0, index_ttl)
         requests: list[Request] = [
             (st.insert_day, (series, Date(day), ttl)) for (series, day), ttl in days.items()
         ]
@@ -349,43 +355,46 @@ class CassandraBackend:
             series = series_id(info.key)
             for day in await self._stored_days(series, 0, cutoff):
                 async with self._lock:
-                    deleted += await self._retain_day(series, day, cutoff)
+                    deleted += await self._retain_day(series, day, cutoff, counter=info.is_counter)
         return deleted
 
-    async def _retain_day(self, series: str, day: int, cutoff: int) -> int:
-        """Delete the readings of one day before `cutoff` whose 15-minute rollup counts them."""
+    async def _retain_day(self, series: str, day: int, cutoff: int, *, counter: bool) -> int:
+        """Purge the readings of one day before `cutoff` in buckets whose 15-minute rollup
+        counts them all: each bucket's readings are folded into its purged aggregate and
+        deleted by one logged batch (two partitions, both or neither)."""
         db, st = await self._ready()
         day_start, day_end = day * DAY_US, (day + 1) * DAY_US
         high = min(cutoff, day_end)
         raw = await self._read_quarters(series, day, day_start, day_end)
         rolled = await self._rollup_counts(series, day_start, high)
-        doomed = [
-            (start, len(readings))
-            for (_, start), readings in raw.items()
-            if start < high and rolled.get(start) == len(readings)
-        ]
-        if not doomed:
-            return 0
-        if len(doomed) == len(raw):  # nothing left on that day: drop the partition
-            requests: list[Request] = [
-                (st.delete_day_samples, (series, Date(day))),
-                (st.delete_day, (series, Date(day))),
-            ]
-        else:
-            requests = list(
-                partition_batches(
-                    st.delete_samples,
-                    (
-                        ((series, day), (series, Date(day), start, start + QUARTER_HOUR_US))
-                        for start, _ in doomed
-                    ),
-                    self.config.batch_rows,
-                )
-            )
+        purged = await self._purged(series, day_start, high)
+        requests: list[Request] = []
+        deleted = 0
+        for (_, start), readings in raw.items():
+            before = purged.get(start)
+            counted = len(readings) + (before.count if before else 0)
+            if start >= high or rolled.get(start) != counted:
+                continue
+            folded = fold(readings, before, counter=counter)
+            assert folded is not None
+            purge = BatchStatement(batch_type=BatchType.LOGGED)
+            purge.is_idempotent = True  # an upsert and a delete: repeating them changes nothing
+            purge.add(st.insert_purged, purged_values(series, start, folded))
+            purge.add(st.delete_samples, (series, Date(day), start, start + QUARTER_HOUR_US))
+            requests.append((purge, None))
+            deleted += len(readings)
         await db.execute_all(requests)
-        if len(doomed) == len(raw):
+        if requests and len(requests) == len(raw):  # nothing left on that day
+            await db.execute(st.delete_day, (series, Date(day)))
             self._days.discard((series, day))
-        return sum(count for _, count in doomed)
+        return deleted
+
+    async def _purged(self, series: str, start: int, end: int) -> dict[int, Aggregate]:
+        db, st = await self._ready()
+        results = await db.execute_all(
+            (st.select_purged, (series, year, start, end)) for year in years(start, end)
+        )
+        return {int(row[0]): Aggregate(*row[1:]) for rows in results for row in rows}
 
     async def _rollup_counts(self, series: str, start: int, end: int) -> dict[int, int]:
         db, st = await self._ready()

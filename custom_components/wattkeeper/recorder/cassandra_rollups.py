@@ -11,12 +11,19 @@ Lookups that SQL would do with one ORDER BY over the whole history read the
 one slice over the buckets a write touched, plus the nearest stored bucket on
 either side. Every write refreshes the rollups of the buckets it touches, so
 the rows of buckets it does not touch are up to date.
+
+A bucket whose raw readings retention purged keeps their aggregate in `purged`;
+its row is that merged with the raw readings that came later. A bucket whose
+rollup counts more readings than `samples` and `purged` hold (raw readings that
+expired by their TTL, or a retention that stopped half way) has its stored row
+taken as its purged aggregate first, so late data adds to it and never replaces it.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +34,7 @@ from .cassandra_batches import partition_batches
 from .cassandra_session import CassandraSession, Request, run_together
 from .cassandra_statements import Statements
 from .records import RollupPeriod
-from .rollup_math import Aggregate, aggregate_readings, combine
+from .rollup_math import Aggregate, aggregate_bucket, combine, increase
 from .rollup_plan import COARSE_SOURCES, plan_coarse
 from .timeconv import DAY_US, HOUR_US, QUARTER_HOUR_US, from_us
 
@@ -95,6 +102,15 @@ class _Refresh:
 
     counters: set[str]
     quarters: dict[QuarterKey, Readings]
+    # Timestamps of each bucket's readings stored before this write; absent: all of them.
+    earlier: Mapping[QuarterKey, set[int]]
+    purged: dict[QuarterKey, Aggregate] = field(default_factory=dict)
+    rolled: dict[QuarterKey, Aggregate] = field(default_factory=dict)
+    # Buckets whose stored row counts readings gone from `samples` and `purged`.
+    expired: set[QuarterKey] = field(default_factory=set)
+    # Raw readings inside a newly purged aggregate, to delete: (series, time).
+    stale: list[tuple[str, int]] = field(default_factory=list)
+    new_purged: dict[QuarterKey, Aggregate] = field(default_factory=dict)
     computed: dict[RollupPeriod, dict[QuarterKey, Aggregate]] = field(default_factory=dict)
 
 
@@ -106,23 +122,69 @@ class CassandraRollups:
         self._st = statements
         self._calendar = calendar
 
-    async def refresh(self, quarters: dict[QuarterKey, Readings], counters: set[str]) -> int:
+    async def refresh(
+        self,
+        quarters: dict[QuarterKey, Readings],
+        counters: set[str],
+        earlier: Mapping[QuarterKey, set[int]] | None = None,
+    ) -> int:
         """Recompute the given 15-minute buckets and every bucket above them.
 
         `quarters` holds the complete raw readings (sorted by time) of each bucket,
-        as stored after the write. Returns how many of them held readings (the
-        following buckets a counter's change reaches are recomputed, not counted).
+        as stored after the write; `earlier` the times of those that were stored
+        before it (None: all). Returns how many of them held readings (the following
+        buckets a counter's change reaches are recomputed, not counted).
         """
-        job = _Refresh(counters, {k: v for k, v in quarters.items() if v})
+        job = _Refresh(counters, {k: v for k, v in quarters.items() if v}, earlier or {})
         requested = len(job.quarters)
         if not requested:
             return 0
+        await self._stored_state(job)
         stored = await self._stored_neighbours(job)
         await self._add_following_quarters(job, stored)
         self._quarter_rows(job, stored)
         await self._coarse_rows(job)
         await self._write(job)
         return requested
+
+    async def _stored_state(self, job: _Refresh) -> None:
+        """The stored 15-minute rows and purged aggregates of the loaded buckets, one read
+        of each per slice of nearby buckets; then which buckets lost raw readings."""
+        ranges: dict[str, list[tuple[int, int]]] = {}
+        for series, start in job.quarters:
+            ranges.setdefault(series, []).append((start, start + QUARTER_HOUR_US))
+        requests: list[Request] = []
+        owners: list[tuple[str, bool]] = []  # (series, a read of `purged`?)
+        for series, spans in ranges.items():
+            for low, high in slices(spans):
+                for year in years(low, high):
+                    owners.append((series, False))
+                    requests.append(
+                        (self._st.select_rollups, (series, QUARTER.value, year, low, high))
+                    )
+                    owners.append((series, True))
+                    requests.append((self._st.select_purged, (series, year, low, high)))
+        for (series, of_purged), rows in zip(
+            owners, await self._db.execute_all(requests), strict=True
+        ):
+            found = job.purged if of_purged else job.rolled
+            for row in rows:
+                key = (series, int(row[0]))
+                if key in job.quarters:
+                    found[key] = Aggregate(*row[1:])
+        for key, readings in job.quarters.items():
+            rolled = job.rolled.get(key)
+            if rolled is None:
+                continue
+            earlier = job.earlier.get(key)
+            before = [r for r in readings if earlier is None or r[0] in earlier]
+            purged = job.purged.get(key)
+            if rolled.count > len(before) + (purged.count if purged else 0):
+                job.expired.add(key)
+                job.stale.extend((key[0], ts) for ts, _ in before)
+                # What remains are the readings this write brings (none when recomputing).
+                kept = set() if earlier is None else {ts for ts, _ in readings} - earlier
+                job.quarters[key] = [r for r in readings if r[0] in kept]
 
     async def _stored_neighbours(self, job: _Refresh) -> dict[str, list[_Stored]]:
         """Per counter series, the stored 15-minute rows from the one before its first
@@ -177,12 +239,18 @@ class CassandraRollups:
                     if next_loaded is None or candidate < next_loaded:
                         following.add((series, candidate))
         ordered = sorted(following)
-        results = await self._db.execute_all(
-            (self._st.select_samples, (series, day_of(start), start, start + QUARTER_HOUR_US))
-            for series, start in ordered
-        )
-        for key, readings in zip(ordered, results, strict=True):
-            if readings:  # raw data gone (retention): that rollup row stays as it is
+        requests: list[Request] = []
+        for series, start in ordered:
+            requests.append(
+                (self._st.select_samples, (series, day_of(start), start, start + QUARTER_HOUR_US))
+            )
+            requests.append((self._st.select_purged, (series, year_of(start), start, start + 1)))
+        results = await self._db.execute_all(requests)
+        for index, key in enumerate(ordered):
+            readings, purged = results[2 * index], results[2 * index + 1]
+            if purged:
+                job.purged[key] = Aggregate(*purged[0][1:])
+            if readings or purged:  # else raw data gone: that rollup row stays as it is
                 job.quarters[key] = [(int(ts), float(v)) for ts, v in readings]
 
     @staticmethod
@@ -205,10 +273,20 @@ class CassandraRollups:
                 if last is not None:
                     candidates.append(last)
                 before = max(candidates)[1] if candidates else None
-            aggregate = aggregate_readings(readings, before, counter=counter)
+            purged = job.purged.get((series, start))
+            if (series, start) in job.expired:
+                # The stored row stands for every reading the bucket ever had; its delta
+                # loses the step into the bucket, which the merge below adds again.
+                rolled = job.rolled[(series, start)]
+                delta = rolled.delta
+                if delta is not None and before is not None:
+                    delta -= increase(before, rolled.first)
+                purged = dataclasses.replace(rolled, delta=delta)
+                job.new_purged[(series, start)] = purged
+            aggregate = aggregate_bucket(readings, before, counter=counter, purged=purged)
             assert aggregate is not None
             rows[(series, start)] = aggregate
-            last_loaded[series] = readings[-1]
+            last_loaded[series] = (aggregate.last_ts, aggregate.last)
         job.computed[QUARTER] = rows
 
     async def _coarse_rows(self, job: _Refresh) -> None:
@@ -272,9 +350,36 @@ class CassandraRollups:
         return combined
 
     async def _write(self, job: _Refresh) -> None:
-        await self._db.execute_all(
+        requests = list(
             partition_batches(self._st.insert_rollup, _rollup_rows(job.computed), max_rows=50)
         )
+        requests.extend(
+            partition_batches(
+                self._st.insert_purged,
+                (
+                    ((series, year_of(start)), purged_values(series, start, aggregate))
+                    for (series, start), aggregate in job.new_purged.items()
+                ),
+                max_rows=50,
+            )
+        )
+        requests.extend(
+            partition_batches(
+                self._st.delete_samples,
+                (
+                    ((series, ts // DAY_US), (series, day_of(ts), ts, ts + 1))
+                    for series, ts in job.stale
+                ),
+                max_rows=50,
+            )
+        )
+        await self._db.execute_all(requests)
+
+
+def purged_values(series: str, start: int, agg: Aggregate) -> tuple[object, ...]:
+    """The bind values of insert_purged."""
+    return (series, year_of(start), start, agg.count, agg.min, agg.max, agg.mean, agg.first,
+            agg.last, agg.first_ts, agg.last_ts, agg.delta)  # fmt: skip
 
 
 def _rollup_rows(

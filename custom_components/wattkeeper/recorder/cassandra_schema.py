@@ -17,6 +17,8 @@ FILTERING:
   `ha_statistics_meta` (partition site) are small.
 - `ha_statistics_rollups`: days, weeks and months of the forwarded hourly
   statistics, partition (site, statistic_id, period): 366 day rows a year.
+- `purged`: what retention removed from each 15-minute bucket of a series, as one
+  aggregate (rollup_math.fold), partition (series, UTC year) like `rollups`.
 - `series_days`: which days of a series hold raw readings (partition series).
   Retention and recomputation walk it instead of scanning the samples table.
 
@@ -33,7 +35,7 @@ from .cassandra_session import CassandraSession
 from .errors import SchemaVersionError
 from .timeconv import to_us
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 # (version, statements); {ks} is the keyspace and {ttl} the raw retention in seconds.
 MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
@@ -149,6 +151,28 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
                 sum double,
                 change double,
                 PRIMARY KEY ((site, statistic_id, period), start)
+            ) WITH CLUSTERING ORDER BY (start ASC)
+            """,
+        ),
+    ),
+    (
+        3,
+        (
+            """
+            CREATE TABLE IF NOT EXISTS {ks}.purged (
+                series text,
+                year int,
+                start bigint,
+                count bigint,
+                min double,
+                max double,
+                mean double,
+                first double,
+                last double,
+                first_ts bigint,
+                last_ts bigint,
+                delta double,
+                PRIMARY KEY ((series, year), start)
             ) WITH CLUSTERING ORDER BY (start ASC)
             """,
         ),

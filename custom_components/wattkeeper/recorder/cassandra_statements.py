@@ -28,7 +28,6 @@ CQL: Final[dict[str, str]] = {
     "delete_samples": (
         "DELETE FROM {ks}.samples WHERE series = ? AND day = ? AND ts >= ? AND ts < ?"
     ),
-    "delete_day_samples": "DELETE FROM {ks}.samples WHERE series = ? AND day = ?",
     "insert_day": "INSERT INTO {ks}.series_days (series, day) VALUES (?, ?) USING TTL ?",
     "select_days": ("SELECT day FROM {ks}.series_days WHERE series = ? AND day >= ? AND day <= ?"),
     "delete_day": "DELETE FROM {ks}.series_days WHERE series = ? AND day = ?",
@@ -48,6 +47,14 @@ CQL: Final[dict[str, str]] = {
     "select_rollup_after": (
         "SELECT start FROM {ks}.rollups WHERE series = ? AND period = ? AND year = ? "
         "AND start > ? LIMIT 1"
+    ),
+    "insert_purged": (
+        "INSERT INTO {ks}.purged (series, year, start, count, min, max, mean, first, last, "
+        "first_ts, last_ts, delta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ),
+    "select_purged": (
+        "SELECT start, count, min, max, mean, first, last, first_ts, last_ts, delta "
+        "FROM {ks}.purged WHERE series = ? AND year = ? AND start >= ? AND start < ?"
     ),
     "insert_series": (
         "INSERT INTO {ks}.series (site, device, quantity, meter_kind, unit, is_counter, "
@@ -93,7 +100,6 @@ class Statements:
     select_samples: PreparedStatement
     select_sample_before: PreparedStatement
     delete_samples: PreparedStatement
-    delete_day_samples: PreparedStatement
     insert_day: PreparedStatement
     select_days: PreparedStatement
     delete_day: PreparedStatement
@@ -101,6 +107,8 @@ class Statements:
     select_rollups: PreparedStatement
     select_rollup_before: PreparedStatement
     select_rollup_after: PreparedStatement
+    insert_purged: PreparedStatement
+    select_purged: PreparedStatement
     insert_series: PreparedStatement
     select_series: PreparedStatement
     insert_statistic: PreparedStatement

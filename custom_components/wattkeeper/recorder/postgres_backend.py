@@ -35,7 +35,8 @@ from .records import (
     StatisticRow,
     WriteResult,
 )
-from .rollup_plan import COARSE_SOURCES, plan_coarse, touched_quarters
+from .rollup_math import Aggregate, aggregate_bucket, fold
+from .rollup_plan import COARSE_SOURCES, PURGED_TABLE, plan_coarse, touched_quarters
 from .statistics_postgres import read_meta, read_rollups, refresh_statistic_rollups
 from .statistics_rollups import StatisticRollupRow
 from .statistics_rows import StatisticMeta, dedupe_statistics, statistics_meta, valid_statistics
@@ -192,11 +193,20 @@ class PostgresBackend:
             ):
                 buckets.setdefault((series, bucket), True)
         keys = sorted(buckets)
+        purged = {
+            (row[0], row[1]): Aggregate(*row[2:])
+            for row in await conn.fetch(sql.PURGED_OF, [s for s, _ in keys], [b for _, b in keys])
+        }
+        # Buckets retention purged first (rarely any): the SQL below then takes their
+        # new last reading as the start of the next bucket's delta.
+        for key in sorted(purged):
+            await _merge_purged(conn, key, purged[key], counter=buckets[key])
+        plain = [key for key in keys if key not in purged]
         await conn.execute(
             sql.REFRESH_QUARTERS,
-            [s for s, _ in keys],
-            [b for _, b in keys],
-            [buckets[key] for key in keys],
+            [s for s, _ in plain],
+            [b for _, b in plain],
+            [buckets[key] for key in plain],
         )
         plan = plan_coarse(self._calendar, keys)
         for period, source in COARSE_SOURCES:
@@ -238,16 +248,21 @@ class PostgresBackend:
         if days <= 0:
             return 0
         cutoff = from_us(floor_quarter(to_us((now or datetime.now(UTC)) - timedelta(days=days))))
+        site = self.config.site
         deleted = 0
         async with self._connection() as conn:
-            oldest: datetime | None = await conn.fetchval(sql.OLDEST_RAW, self.config.site)
+            oldest: datetime | None = await conn.fetchval(sql.OLDEST_RAW, site)
             if oldest is None:
                 return 0
             low = from_us(floor_quarter(to_us(oldest)))
             while low < cutoff:
                 high = min(low + timedelta(days=1), cutoff)
                 async with conn.transaction():
-                    status = await conn.execute(sql.RETENTION, low, high, self.config.site)
+                    for series, bucket, counter in await conn.fetch(
+                        sql.RETENTION_LATE, low, high, site
+                    ):
+                        deleted += await _purge_late(conn, series, bucket, counter=counter)
+                    status = await conn.execute(sql.RETENTION, low, high, site)
                 deleted += int(status.rsplit(" ", 1)[1])
                 low = high
         return deleted
@@ -369,6 +384,44 @@ async def _insert_staged(conn: PgConnection, staged: int) -> tuple[int, int]:
     written = int(status.rsplit(" ", 1)[1])
     # Every valid reading was new, so whatever was not inserted was invalid.
     return written, staged - written
+
+
+async def _bucket_readings(conn: PgConnection, series: int, bucket: int) -> list[tuple[int, float]]:
+    return [(row[0], row[1]) for row in await conn.fetch(sql.BUCKET_READINGS, series, bucket)]
+
+
+async def _store_aggregate(
+    conn: PgConnection, table: str, series: int, bucket: int, aggregate: Aggregate
+) -> None:
+    await conn.execute(
+        sql.upsert_aggregate(table), series, bucket, aggregate.count, aggregate.min,
+        aggregate.max, aggregate.mean, aggregate.first, aggregate.last, aggregate.first_ts,
+        aggregate.last_ts, aggregate.delta,
+    )  # fmt: skip
+
+
+async def _merge_purged(
+    conn: PgConnection, key: tuple[int, int], purged: Aggregate, *, counter: bool
+) -> None:
+    """The rollup of a bucket retention purged: its purged aggregate merged with the raw
+    readings that arrived since (rollup_math.aggregate_bucket)."""
+    series, bucket = key
+    readings = await _bucket_readings(conn, series, bucket)
+    previous = await conn.fetchval(sql.PREVIOUS_VALUE, series, bucket) if counter else None
+    aggregate = aggregate_bucket(readings, previous, counter=counter, purged=purged)
+    assert aggregate is not None
+    await _store_aggregate(conn, sql.QUARTER, series, bucket, aggregate)
+
+
+async def _purge_late(conn: PgConnection, series: int, bucket: int, *, counter: bool) -> int:
+    """Fold the late readings of a purged bucket into its purged aggregate, delete them."""
+    [row] = await conn.fetch(sql.PURGED_OF, [series], [bucket])
+    readings = await _bucket_readings(conn, series, bucket)
+    folded = fold(readings, Aggregate(*row[2:]), counter=counter)
+    assert folded is not None
+    await _store_aggregate(conn, PURGED_TABLE, series, bucket, folded)
+    await conn.execute(sql.DELETE_BUCKET, series, bucket)
+    return len(readings)
 
 
 async def _init_connection(conn: PgConnection) -> None:

@@ -15,7 +15,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from .errors import BackendError, SchemaVersionError
-from .rollup_plan import ROLLUP_TABLES
+from .rollup_plan import PURGED_TABLE, ROLLUP_TABLES
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -120,10 +120,14 @@ _STATISTICS_ROLLUPS = (
     )""",
 )
 
+# What retention removed from each 15-minute bucket, so late readings add to its rollup.
+_PURGED = (_rollup_table(PURGED_TABLE),)
+
 # Append-only: never edit a released migration, add the next one.
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (1, _INITIAL),
     (2, _STATISTICS_ROLLUPS),
+    (3, _PURGED),
 )
 LATEST = MIGRATIONS[-1][0]
 

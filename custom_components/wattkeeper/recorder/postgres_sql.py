@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .records import RollupPeriod
 from .rollup_math import RESET_FRACTION
-from .rollup_plan import ROLLUP_TABLES
+from .rollup_plan import PURGED_TABLE, ROLLUP_TABLES
 
 
 def ts_of(us: str) -> str:
@@ -86,16 +86,59 @@ FROM samples s JOIN series se ON se.id = s.series
 WHERE s.ts >= {ts_of("$1::int8")} AND s.ts < {ts_of("$2::int8")} AND {of_site("$3", "se")}
 GROUP BY 1, 2, 3"""  # noqa: S608
 
-# For counters: the bucket of the first reading after each touched bucket, whose
-# delta starts from the touched bucket's last reading.
+# For counters: the next bucket holding readings (raw, or purged by retention) after
+# each touched bucket, whose delta starts from the touched bucket's last reading.
 NEXT_BUCKETS = f"""
-SELECT t.series, {us_of("date_bin('15 minutes', n.ts, TIMESTAMPTZ 'epoch')")}
+SELECT t.series, least(
+    {us_of("date_bin('15 minutes', n.ts, TIMESTAMPTZ 'epoch')")}, {us_of("p.bucket")})
 FROM unnest($1::int4[], $2::int8[]) AS t(series, bucket)
-CROSS JOIN LATERAL (
+LEFT JOIN LATERAL (
     SELECT s.ts FROM samples s
     WHERE s.series = t.series AND s.ts >= {ts_of("t.bucket + 900000000")}
     ORDER BY s.ts LIMIT 1
-) n"""  # noqa: S608
+) n ON true
+LEFT JOIN LATERAL (
+    SELECT bucket FROM {PURGED_TABLE}
+    WHERE series = t.series AND bucket > {ts_of("t.bucket")} ORDER BY bucket LIMIT 1
+) p ON true
+WHERE n.ts IS NOT NULL OR p.bucket IS NOT NULL"""  # noqa: S608
+
+# The purged aggregates (rollup_math.fold) of the given (series, bucket µs) pairs.
+PURGED_OF = f"""
+SELECT p.series, {us_of("p.bucket")}, p.count, p.min, p.max, p.mean, p.first, p.last,
+    {us_of("p.first_ts")}, {us_of("p.last_ts")}, p.delta
+FROM unnest($1::int4[], $2::int8[]) AS t(series, bucket)
+JOIN {PURGED_TABLE} p ON p.series = t.series AND p.bucket = {ts_of("t.bucket")}"""  # noqa: S608
+
+# The raw readings of one 15-minute bucket ($1 series, $2 start in µs), oldest first.
+BUCKET_READINGS = f"""
+SELECT {us_of("ts")}, value FROM samples
+WHERE series = $1 AND ts >= {ts_of("$2::int8")} AND ts < {ts_of("$2::int8 + 900000000")}
+ORDER BY ts"""  # noqa: S608
+
+# The reading before a bucket ($1 series, $2 start in µs): raw, or an older rollup's last.
+PREVIOUS_VALUE = f"""
+SELECT y.value FROM (
+    (SELECT ts, value FROM samples
+     WHERE series = $1 AND ts < {ts_of("$2::int8")} ORDER BY ts DESC LIMIT 1)
+    UNION ALL
+    (SELECT last_ts, last FROM {QUARTER}
+     WHERE series = $1 AND bucket < {ts_of("$2::int8")} ORDER BY bucket DESC LIMIT 1)
+) y ORDER BY y.ts DESC LIMIT 1"""  # noqa: S608
+
+DELETE_BUCKET = f"""
+DELETE FROM samples
+WHERE series = $1 AND ts >= {ts_of("$2::int8")} AND ts < {ts_of("$2::int8 + 900000000")}"""  # noqa: S608
+
+
+def upsert_aggregate(table: str) -> str:
+    """Store one Aggregate ($3…$11, times in µs) as the row of ($1 series, $2 bucket µs)."""
+    return f"""
+INSERT INTO {table} (series, bucket, {_ROLLUP_COLUMNS})
+VALUES ($1, {ts_of("$2::int8")}, $3, $4, $5, $6, $7, $8, {ts_of("$9::int8")},
+    {ts_of("$10::int8")}, $11)
+ON CONFLICT (series, bucket) DO UPDATE SET {_ROLLUP_UPDATE}"""  # noqa: S608
+
 
 _ROLLUP_COLUMNS = "count, min, max, mean, first, last, first_ts, last_ts, delta"
 _ROLLUP_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in _ROLLUP_COLUMNS.split(", "))
@@ -202,21 +245,52 @@ CROSS JOIN LATERAL (SELECT max(ts) AS ts FROM samples
     WHERE series = se.id AND ts >= {ts_of("$1::int8")} AND ts < {ts_of("$2::int8")}) hi
 WHERE {of_site("$3", "se")}"""  # noqa: S608
 
-# Delete raw readings in [$1, $2) of site $3 in buckets whose 15-minute rollup counts
-# them all.
-RETENTION = f"""
-WITH raw AS (
+# The raw readings in [$1, $2) of site $3, counted per 15-minute bucket.
+_RAW_BUCKETS = f"""raw AS (
     SELECT series, date_bin('15 minutes', ts, TIMESTAMPTZ 'epoch') AS bucket, count(*) AS n
     FROM samples WHERE ts >= $1 AND ts < $2
         AND series IN (SELECT id FROM series WHERE {of_site("$3")})
     GROUP BY 1, 2
-), rolled AS (
-    SELECT raw.series, raw.bucket FROM raw
+)"""  # noqa: S608
+
+# Purge raw readings in [$1, $2) of site $3 in buckets that retention never purged
+# before and whose 15-minute rollup counts them all: fold them into the bucket's purged
+# aggregate (rollup_math.fold: the delta counts only the steps inside), then delete them.
+RETENTION = f"""
+WITH {_RAW_BUCKETS}, doomed AS (
+    SELECT raw.series, raw.bucket, se.is_counter FROM raw
     JOIN {QUARTER} r ON r.series = raw.series AND r.bucket = raw.bucket AND r.count = raw.n
+    JOIN series se ON se.id = raw.series
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {PURGED_TABLE} p WHERE p.series = raw.series AND p.bucket = raw.bucket)
+), folded AS (
+    INSERT INTO {PURGED_TABLE} (series, bucket, {_ROLLUP_COLUMNS})
+    SELECT d.series, d.bucket, a.count, a.min, a.max, a.mean, a.first, a.last, a.first_ts,
+        a.last_ts, CASE WHEN d.is_counter THEN a.steps END
+    FROM doomed d CROSS JOIN LATERAL (
+        SELECT count(*) AS count, min(x.value) AS min, max(x.value) AS max,
+            avg(x.value) AS mean, (array_agg(x.value ORDER BY x.ts))[1] AS first,
+            (array_agg(x.value ORDER BY x.ts DESC))[1] AS last, min(x.ts) AS first_ts,
+            max(x.ts) AS last_ts, coalesce(sum({increase("x.prev", "x.value")}), 0) AS steps
+        FROM (
+            SELECT ts, value, lag(value) OVER (ORDER BY ts) AS prev FROM samples
+            WHERE series = d.series AND ts >= d.bucket
+                AND ts < d.bucket + INTERVAL '15 minutes'
+        ) x
+    ) a
 )
 DELETE FROM samples
-WHERE ts >= $1 AND ts < $2
-    AND (series, date_bin('15 minutes', ts, TIMESTAMPTZ 'epoch')) IN (TABLE rolled)"""  # noqa: S608
+WHERE ts >= $1 AND ts < $2 AND (series, date_bin('15 minutes', ts, TIMESTAMPTZ 'epoch')) IN (
+    SELECT series, bucket FROM doomed)"""  # noqa: S608
+
+# Buckets in [$1, $2) of site $3 purged before that hold late readings, all rolled up:
+# (series, bucket µs, counter?), folded one by one in Python.
+RETENTION_LATE = f"""
+WITH {_RAW_BUCKETS}
+SELECT raw.series, {us_of("raw.bucket")}, se.is_counter FROM raw
+JOIN {PURGED_TABLE} p ON p.series = raw.series AND p.bucket = raw.bucket
+JOIN {QUARTER} r ON r.series = raw.series AND r.bucket = raw.bucket AND r.count = raw.n + p.count
+JOIN series se ON se.id = raw.series"""  # noqa: S608
 
 SERIES_ID = "SELECT id FROM series WHERE site = $1 AND device = $2 AND quantity = $3"
 

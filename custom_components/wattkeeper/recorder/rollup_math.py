@@ -13,6 +13,14 @@ The semantics every backend implements (the PostgreSQL backend does the same in 
   adds nothing. Either way counting goes on from the new value.
 - Coarser buckets combine the finer rows inside them: counts and deltas add up,
   the mean is weighted by count, first/last come from the earliest/latest row.
+- Retention folds the raw readings of a 15-minute bucket into its *purged*
+  aggregate (`fold`), whose delta counts only the steps between its own readings.
+  The bucket's row is from then on that aggregate merged with whatever raw
+  readings arrive later (`aggregate_bucket`), so late data adds to it instead of
+  replacing it, and recomputing gives the same row again. A late counter reading
+  that falls between the first and last purged readings adds no step of its own:
+  the readings it falls between are gone (for a counter that only rises, the
+  result is the same).
 """
 
 from __future__ import annotations
@@ -95,3 +103,57 @@ def combine(parts: Iterable[Aggregate]) -> Aggregate | None:
         last_ts=ordered[-1].last_ts,
         delta=sum(deltas) if deltas else None,
     )
+
+
+def aggregate_bucket(
+    readings: Sequence[tuple[int, float]],
+    previous: float | None,
+    *,
+    counter: bool,
+    purged: Aggregate | None = None,
+) -> Aggregate | None:
+    """A 15-minute bucket's row: its raw readings (sorted by time), merged with the
+    aggregate of those retention removed; `previous` is the reading before the bucket."""
+    if purged is None:
+        return aggregate_readings(readings, previous, counter=counter)
+    count = purged.count + len(readings)
+    values = [value for _, value in readings]
+    first_ts, first = min([(purged.first_ts, purged.first), *readings[:1]])
+    last_ts, last = max([(purged.last_ts, purged.last), *readings[-1:]])
+    delta: float | None = None
+    if counter:
+        # The steps through the readings before the purged ones, the purged ones as a
+        # block (first value, own steps, last value), and the readings after them.
+        delta = purged.delta or 0.0
+        step_from = previous
+        block_done = False
+        for ts, value in readings:
+            if purged.first_ts <= ts <= purged.last_ts:
+                continue
+            if ts > purged.last_ts and not block_done:
+                if step_from is not None:
+                    delta += increase(step_from, purged.first)
+                step_from, block_done = purged.last, True
+            if step_from is not None:
+                delta += increase(step_from, value)
+            step_from = value
+        if not block_done and step_from is not None:
+            delta += increase(step_from, purged.first)
+    return Aggregate(
+        count=count,
+        min=min([purged.min, *values]),
+        max=max([purged.max, *values]),
+        mean=(purged.mean * purged.count + sum(values)) / count,
+        first=first,
+        last=last,
+        first_ts=first_ts,
+        last_ts=last_ts,
+        delta=delta,
+    )
+
+
+def fold(
+    readings: Sequence[tuple[int, float]], purged: Aggregate | None, *, counter: bool
+) -> Aggregate | None:
+    """The purged aggregate after retention removes `readings` too (steps inside only)."""
+    return aggregate_bucket(readings, None, counter=counter, purged=purged)

@@ -27,6 +27,10 @@ ROLLUP_TABLES: dict[RollupPeriod, str] = {
     RollupPeriod.MONTH: "rollups_1mo",
 }
 
+# What retention removed from each 15-minute bucket, as one aggregate (rollup_math.fold);
+# the same columns as the rollup tables.
+PURGED_TABLE = "purged_15m"
+
 # Each coarse period and the finer period whose rows it combines.
 COARSE_SOURCES: tuple[tuple[RollupPeriod, RollupPeriod], ...] = (
     (RollupPeriod.HOUR, RollupPeriod.QUARTER_HOUR),

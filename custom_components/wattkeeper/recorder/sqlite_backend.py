@@ -27,7 +27,7 @@ from .records import (
     WriteResult,
 )
 from .rollup_plan import ROLLUP_TABLES, touched_quarters
-from .sqlite_rollups import SqliteRollups
+from .sqlite_rollups import SqliteRollups, purge_quarter
 from .sqlite_schema import migrate, version
 from .statistics_rollups import StatisticRollupRow
 from .statistics_rows import StatisticMeta, dedupe_statistics, statistics_meta, valid_statistics
@@ -416,15 +416,15 @@ def _raw_extent(
 
 
 def _retention(conn: sqlite3.Connection, cutoff: int, site: str | None) -> int:
-    """Delete raw readings before `cutoff`, bucket by bucket, where the 15-minute rollup
-    counts exactly the raw readings of that bucket (so they are rolled up)."""
+    """Purge raw readings before `cutoff`, bucket by bucket, where the 15-minute rollup
+    counts them all (so they are rolled up): folded into the bucket's purged aggregate,
+    then deleted."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        deletable: list[tuple[int, int, int]] = []
-        for series_id in _series_ids(conn, site):
-            for bucket, count in conn.execute(
-                "SELECT ts - ts % ? AS b, count(*) FROM samples WHERE series = ? AND ts < ? "
-                "GROUP BY b",
+        deleted = 0
+        for series_id, info in _load_series(conn, site).items():
+            for (bucket,) in conn.execute(
+                "SELECT DISTINCT ts - ts % ? FROM samples WHERE series = ? AND ts < ?",
                 (QUARTER_HOUR_US, series_id, cutoff),
             ).fetchall():
                 rolled = conn.execute(
@@ -432,11 +432,8 @@ def _retention(conn: sqlite3.Connection, cutoff: int, site: str | None) -> int:
                     "WHERE series = ? AND bucket = ?",
                     (series_id, bucket),
                 ).fetchone()
-                if rolled is not None and rolled[0] == count:
-                    deletable.append((series_id, bucket, bucket + QUARTER_HOUR_US))
-        before = conn.total_changes
-        conn.executemany("DELETE FROM samples WHERE series = ? AND ts >= ? AND ts < ?", deletable)
-        deleted = conn.total_changes - before
+                if rolled is not None:
+                    deleted += purge_quarter(conn, series_id, bucket, info.is_counter, rolled[0])
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

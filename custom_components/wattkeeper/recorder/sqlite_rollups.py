@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from .buckets import LocalCalendar, floor_quarter
+from .buckets import LocalCalendar
 from .records import RollupPeriod
-from .rollup_math import Aggregate, aggregate_readings, combine
-from .rollup_plan import COARSE_SOURCES, ROLLUP_TABLES, plan_coarse
+from .rollup_math import Aggregate, aggregate_bucket, combine, fold
+from .rollup_plan import COARSE_SOURCES, PURGED_TABLE, ROLLUP_TABLES, plan_coarse
 from .timeconv import QUARTER_HOUR_US
 
 _QUARTER = ROLLUP_TABLES[RollupPeriod.QUARTER_HOUR]
@@ -26,15 +26,28 @@ class SqliteRollups:
     ) -> int:
         """Recompute the given (series, 15-minute start) buckets and everything above them."""
         touched = set(quarters)
-        # A reading that lands last in its bucket changes the next bucket's counter delta.
+        # A reading that lands last in its bucket changes the counter delta of the next
+        # bucket holding readings (raw, or purged by retention).
         for series, start in list(touched):
             if series in counters:
-                row = conn.execute(
-                    "SELECT ts FROM samples WHERE series = ? AND ts >= ? ORDER BY ts LIMIT 1",
-                    (series, start + QUARTER_HOUR_US),
-                ).fetchone()
-                if row is not None:
-                    touched.add((series, floor_quarter(row[0])))
+                following = [
+                    row[0]
+                    for row in (
+                        conn.execute(
+                            "SELECT ts - ts % ?3 FROM samples WHERE series = ?1 AND ts >= ?2 "
+                            "ORDER BY ts LIMIT 1",
+                            (series, start + QUARTER_HOUR_US, QUARTER_HOUR_US),
+                        ).fetchone(),
+                        conn.execute(
+                            f"SELECT bucket FROM {PURGED_TABLE} WHERE series = ? AND bucket > ? "  # noqa: S608
+                            "ORDER BY bucket LIMIT 1",
+                            (series, start),
+                        ).fetchone(),
+                    )
+                    if row is not None
+                ]
+                if following:
+                    touched.add((series, min(following)))
         recomputed = 0
         for series, start in sorted(touched):
             if self._quarter(conn, series, start, series in counters):
@@ -46,17 +59,17 @@ class SqliteRollups:
         return recomputed
 
     def _quarter(self, conn: sqlite3.Connection, series: int, start: int, counter: bool) -> bool:
-        readings = conn.execute(
-            "SELECT ts, value FROM samples WHERE series = ? AND ts >= ? AND ts < ? ORDER BY ts",
-            (series, start, start + QUARTER_HOUR_US),
-        ).fetchall()
-        if not readings:
-            return False  # raw data gone (retention): the rollup row stays as it is
+        """Recompute one bucket from its raw readings and what retention purged of it;
+        True when it holds raw readings."""
+        readings = bucket_readings(conn, series, start)
+        purged = purged_aggregate(conn, series, start)
+        if not readings and purged is None:
+            return False  # raw data gone before purging was recorded: the row stays
         previous = _previous_value(conn, series, start) if counter else None
-        aggregate = aggregate_readings(readings, previous, counter=counter)
+        aggregate = aggregate_bucket(readings, previous, counter=counter, purged=purged)
         assert aggregate is not None
         _upsert(conn, _QUARTER, series, start, aggregate)
-        return True
+        return bool(readings)
 
     @staticmethod
     def _coarse(
@@ -78,6 +91,41 @@ class SqliteRollups:
         aggregate = combine(parts)
         if aggregate is not None:
             _upsert(conn, ROLLUP_TABLES[period], series, start, aggregate)
+
+
+def bucket_readings(conn: sqlite3.Connection, series: int, start: int) -> list[tuple[int, float]]:
+    """The raw readings of one 15-minute bucket, in time order."""
+    return conn.execute(
+        "SELECT ts, value FROM samples WHERE series = ? AND ts >= ? AND ts < ? ORDER BY ts",
+        (series, start, start + QUARTER_HOUR_US),
+    ).fetchall()
+
+
+def purged_aggregate(conn: sqlite3.Connection, series: int, start: int) -> Aggregate | None:
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM {PURGED_TABLE} WHERE series = ? AND bucket = ?",  # noqa: S608
+        (series, start),
+    ).fetchone()
+    return None if row is None else Aggregate(*row)
+
+
+def purge_quarter(
+    conn: sqlite3.Connection, series: int, start: int, counter: bool, rolled_count: int
+) -> int:
+    """Fold a bucket's raw readings into its purged aggregate and delete them, if its
+    rollup counts them all (else nothing happens); returns how many were deleted."""
+    readings = bucket_readings(conn, series, start)
+    purged = purged_aggregate(conn, series, start)
+    if not readings or rolled_count != len(readings) + (purged.count if purged else 0):
+        return 0
+    folded = fold(readings, purged, counter=counter)
+    assert folded is not None
+    _upsert(conn, PURGED_TABLE, series, start, folded)
+    conn.execute(
+        "DELETE FROM samples WHERE series = ? AND ts >= ? AND ts < ?",
+        (series, start, start + QUARTER_HOUR_US),
+    )
+    return len(readings)
 
 
 def _previous_value(conn: sqlite3.Connection, series: int, start: int) -> float | None:

@@ -10,7 +10,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 from .errors import SchemaVersionError
-from .rollup_plan import ROLLUP_TABLES
+from .rollup_plan import PURGED_TABLE, ROLLUP_TABLES
 
 
 def _rollup_table(name: str) -> str:
@@ -95,10 +95,14 @@ _STATISTICS_ROLLUPS = (
     ) WITHOUT ROWID""",
 )
 
+# What retention removed from each 15-minute bucket, so late readings add to its rollup.
+_PURGED = (_rollup_table(PURGED_TABLE),)
+
 # Append-only: never edit a released migration, add the next one.
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (1, _INITIAL),
     (2, _STATISTICS_ROLLUPS),
+    (3, _PURGED),
 )
 LATEST = MIGRATIONS[-1][0]
 
