@@ -210,6 +210,7 @@ class RecorderRuntime:
     sender: Sender
     health: HealthCoordinator
     meters: frozenset[str]  # entry ids to record; empty means every meter
+    options: dict[str, Any]  # as set up; a change reloads the entry
     known: dict[SeriesKey, str | None] = field(default_factory=dict)  # → entity id
     pending: set[asyncio.Task[None]] = field(default_factory=set)
     statistics: StatisticsRuntime | None = None  # forwarding of HA's long-term statistics
@@ -308,6 +309,7 @@ async def async_setup_recorder(hass: HomeAssistant, entry: RecorderConfigEntry) 
         sender=sender,
         health=health,
         meters=frozenset(settings.get(CONF_METERS, [])),
+        options=dict(entry.options),
     )
     entry.runtime_data = runtime
     # Unload runs these last-registered-first: stop taking snapshots, then drain, then close.
@@ -342,6 +344,13 @@ async def async_setup_recorder(hass: HomeAssistant, entry: RecorderConfigEntry) 
     from .statistics_setup import async_setup_statistics  # noqa: PLC0415 (loads the recorder)
 
     runtime.statistics = await async_setup_statistics(hass, entry, runtime)
+
+
+async def async_recorder_updated(hass: HomeAssistant, entry: RecorderConfigEntry) -> None:
+    """Reload for new options. Reauth and reconfigure reload by themselves after changing
+    the data; reloading here too would cut the first reload's connection short."""
+    if dict(entry.options) != entry.runtime_data.options:
+        await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def _close(runtime: RecorderRuntime) -> None:
