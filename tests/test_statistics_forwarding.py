@@ -2,7 +2,10 @@
 
 Home Assistant's recorder runs on its SQLite; its periodic compile runs on
 simulated time (freezer), fires its events, and the forwarder reads the new rows
-through the recorder's API. Rows are compared column by column.
+through the recorder's API. Rows are compared column by column, and the day,
+week and month rollups with what Home Assistant gives for those periods. The
+site's time zone is Europe/Brussels and the runs start at 23:00 local on
+29 March 2025: they cross a local midnight and the spring-forward at 01:00 UTC.
 """
 
 from __future__ import annotations
@@ -10,30 +13,42 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.energy.data import async_get_manager
 from homeassistant.components.recorder import Recorder
-from homeassistant.components.recorder.statistics import statistics_during_period
+from homeassistant.components.recorder import statistics as ha_statistics
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.setup import async_setup_component
-from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.wattkeeper.const import DOMAIN
-from custom_components.wattkeeper.recorder import StatisticPeriod
+from custom_components.wattkeeper.recorder import RollupPeriod, StatisticPeriod
 from custom_components.wattkeeper.recorder_runtime import RecorderConfigEntry
+from tests.recorder.conftest import embedded_pg, embedded_pg_server  # noqa: F401
+from tests.recorder.pg_server import EmbeddedPostgres
 
-POWER = "sensor.house_power"
-ENERGY = "sensor.grid_import"
-T0 = datetime.fromisoformat("2025-03-29T22:00:00+00:00")  # DST starts 01:00 UTC next morning
-HA_PERIOD = {StatisticPeriod.HOUR: "hour", StatisticPeriod.FIVE_MINUTES: "5minute"}
-COLUMNS = ("mean", "min", "max", "state", "sum")
+from .statistics_helpers import (
+    ENERGY,
+    POWER,
+    T0,
+    ZONE,
+    Feed,
+    add_recorder,
+    assert_forwarded_equal,
+    configure_statistics,
+    forwarded_rows,
+    recorder_rows,
+    start_recorder_flow,
+    statistics_of,
+)
+
+OUTDOOR = "sensor.outdoor_temperature"
 
 
 @pytest.fixture
@@ -43,101 +58,11 @@ def enable_statistics() -> bool:
 
 
 @pytest.fixture(autouse=True)
-def config_dir_per_test(hass: HomeAssistant, tmp_path: Path) -> None:
+async def brussels(hass: HomeAssistant, tmp_path: Path) -> None:
+    """The site's zone (pytest-homeassistant's own is US/Pacific), and a config folder
+    per test for the outbox and the embedded database."""
     hass.config.config_dir = str(tmp_path)
-
-
-class Feed:
-    """A measurement and a total_increasing meter (with one reset) over simulated time."""
-
-    def __init__(self, hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-        self.hass = hass
-        self.freezer = freezer
-        self.minute = 0
-        self.energy = 1000.0
-
-    def _set(self) -> None:
-        power = 300 + (self.minute * 37) % 900
-        self.energy += power / 60_000
-        if self.minute == 95:
-            self.energy = 0.5  # the meter was replaced
-        self.hass.states.async_set(
-            POWER, f"{power}", {"state_class": "measurement", "unit_of_measurement": "W",
-                                "device_class": "power"},
-        )  # fmt: skip
-        self.hass.states.async_set(
-            ENERGY, f"{self.energy:.4f}", {"state_class": "total_increasing",
-                                           "unit_of_measurement": "kWh", "device_class": "energy"},
-        )  # fmt: skip
-
-    async def run(self, minutes: int) -> None:
-        for _ in range(minutes):
-            self._set()
-            self.minute += 1
-            self.freezer.tick(timedelta(minutes=1))
-            async_fire_time_changed(self.hass, dt_util.utcnow())
-            await async_wait_recording_done(self.hass)
-            if dt_util.utcnow().minute % 5 == 0:
-                # What the recorder's own 5-minute timer calls: compile, then fire the events.
-                get_instance(self.hass).async_periodic_statistics()
-                await async_wait_recording_done(self.hass)
-            await self.hass.async_block_till_done(wait_background_tasks=True)
-
-
-async def add_recorder(hass: HomeAssistant, **options: Any) -> RecorderConfigEntry:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": "user"})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "recorder"}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"backend": "sqlite", "site": "home", "retention_days": 30}
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY, result
-    entry: RecorderConfigEntry = result["result"]
-    await hass.async_block_till_done()
-    flow = await hass.config_entries.options.async_init(entry.entry_id)
-    assert flow["step_id"] == "recorder_options"
-    result = await hass.config_entries.options.async_configure(
-        flow["flow_id"], {"retention_days": 30, "quota_mb": 64, **options}
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY, result
-    await hass.async_block_till_done(wait_background_tasks=True)
-    return entry
-
-
-async def recorder_rows(
-    hass: HomeAssistant, statistic_id: str, period: StatisticPeriod, days: int = 1
-) -> list[tuple[Any, ...]]:
-    found = await get_instance(hass).async_add_executor_job(
-        statistics_during_period, hass, T0 - timedelta(days=days), None, {statistic_id},
-        HA_PERIOD[period], None, {"mean", "min", "max", "state", "sum"},
-    )  # fmt: skip
-    return [
-        (datetime.fromtimestamp(row["start"], dt_util.UTC), *(row.get(c) for c in COLUMNS))
-        for row in found.get(statistic_id, [])
-    ]
-
-
-async def forwarded_rows(
-    hass: HomeAssistant, entry: RecorderConfigEntry, statistic_id: str, period: StatisticPeriod
-) -> list[tuple[Any, ...]]:
-    response = await hass.services.async_call(
-        DOMAIN, "flush", {"timeout": 30}, blocking=True, return_response=True
-    )
-    assert response is not None
-    assert response[entry.entry_id]["empty"] is True  # type: ignore[index]
-    rows = await entry.runtime_data.backend.read_statistics(
-        "home", statistic_id, period, T0 - timedelta(days=1), T0 + timedelta(days=30)
-    )
-    return [(row.start, *(getattr(row, c) for c in COLUMNS)) for row in rows]
-
-
-async def assert_forwarded_equal(hass: HomeAssistant, entry: RecorderConfigEntry) -> None:
-    for statistic_id in (POWER, ENERGY):
-        for period in StatisticPeriod:
-            expected = await recorder_rows(hass, statistic_id, period)
-            assert expected, (statistic_id, period)
-            assert await forwarded_rows(hass, entry, statistic_id, period) == expected
+    await hass.config.async_set_time_zone(ZONE)
 
 
 async def test_forwarded_rows_equal_the_recorders(
@@ -147,13 +72,20 @@ async def test_forwarded_rows_equal_the_recorders(
     assert await async_setup_component(hass, "sensor", {})
     entry = await add_recorder(hass, statistics=[POWER, ENERGY])
     feed = Feed(hass, freezer)
-    await feed.run(150)  # past a meter reset and the DST change
+    await feed.run(200)  # past a meter reset, local midnight and the DST change
     await assert_forwarded_equal(hass, entry)
     rows = await recorder_rows(hass, ENERGY, StatisticPeriod.HOUR)
     assert min(row[4] for row in rows) < 1  # the state after the reset was forwarded
-    meta = entry.runtime_data.statistics
-    assert meta is not None
-    assert meta.forwarder.forwarded > 0
+    assert statistics_of(entry).forwarder.forwarded > 0
+    days = await entry.runtime_data.backend.read_statistic_rollups(
+        "home", ENERGY, RollupPeriod.DAY, T0 - timedelta(days=1), T0 + timedelta(days=2)
+    )
+    # 29 March (its last hour) and the 23-hour 30 March, each from a local midnight.
+    assert [day.start for day in days] == [
+        datetime.fromisoformat("2025-03-28T23:00:00+00:00"),
+        datetime.fromisoformat("2025-03-29T23:00:00+00:00"),
+    ]
+    assert [day.count for day in days] == [1, 2]
 
 
 async def test_restart_and_missed_compiles_lose_nothing(
@@ -174,51 +106,120 @@ async def test_restart_and_missed_compiles_lose_nothing(
     await assert_forwarded_equal(hass, entry)
 
 
-async def test_backfill_of_90_days_equals_direct_export(
+async def test_database_outage_mid_way_loses_nothing(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    embedded_pg: EmbeddedPostgres,  # noqa: F811
+) -> None:
+    freezer.move_to(T0)
+    assert await async_setup_component(hass, "sensor", {})
+    # The server is shared by the session's tests: a site of its own keeps rows exact.
+    result = await start_recorder_flow(hass, backend="postgresql", site="stats-outage")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"dsn": embedded_pg.dsn("postgres")}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    entry: RecorderConfigEntry = result["result"]
+    await configure_statistics(hass, entry, statistics=[POWER, ENERGY])
+    feed = Feed(hass, freezer)
+    await feed.run(70)
+    embedded_pg.stop()
+    try:
+        await feed.run(80)  # two hourly compiles while the database is gone
+        await entry.runtime_data.health.async_refresh()
+        health = entry.runtime_data.health.data
+        assert health.connected is False
+        assert health.backlog_statistics > 0  # kept in the outbox
+    finally:
+        embedded_pg.start()
+    await feed.run(20)
+    await assert_forwarded_equal(hass, entry)
+
+
+async def test_adjusted_sums_are_forwarded_again(
     recorder_mock: Recorder, hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
-    from homeassistant.components.recorder.models import StatisticData, StatisticMetaData
-    from homeassistant.components.recorder.statistics import async_add_external_statistics
-
+    """The developer tools' adjust-sum fires no event; the next hourly compile finds it."""
     freezer.move_to(T0)
-    external = "wattkeeper_test:gas"
-    meta = StatisticMetaData(
-        has_mean=False, has_sum=True, name="Gas", source="wattkeeper_test",
-        statistic_id=external, unit_of_measurement="m³",
-    )  # fmt: skip
-    start = T0 - timedelta(days=90)
-    rows = [
-        StatisticData(start=start + timedelta(hours=h), state=h * 0.1 % 7, sum=h * 0.1)
-        for h in range(90 * 24)
-    ]
-    async_add_external_statistics(hass, meta, rows)
+    assert await async_setup_component(hass, "sensor", {})
+    entry = await add_recorder(hass, statistics=[POWER, ENERGY])
+    feed = Feed(hass, freezer)
+    await feed.run(130)
+    before = await forwarded_rows(hass, entry, ENERGY, StatisticPeriod.HOUR)
+    get_instance(hass).async_adjust_statistics(ENERGY, T0 + timedelta(hours=1), -2.5, "kWh")
     await async_wait_recording_done(hass)
-    entry = await add_recorder(hass)
-    await hass.services.async_call(
-        DOMAIN, "backfill_statistics",
-        {"statistic_ids": [external], "start": start.isoformat(), "end": T0.isoformat(),
-         "wait": True},
-        blocking=True, return_response=True,
+    adjusted = await recorder_rows(hass, ENERGY, StatisticPeriod.HOUR)
+    assert adjusted[1:] != before[1:]  # every sum from the adjusted hour on moved
+    await feed.run(60)  # the next hourly compile, and 5-minute compiles after it
+    await assert_forwarded_equal(hass, entry)
+    assert statistics_of(entry).forwarder.corrections == 1
+    again = await forwarded_rows(hass, entry, ENERGY, StatisticPeriod.HOUR)
+    assert again[: len(adjusted)] == adjusted
+
+
+async def test_a_statistic_that_stops_costs_no_reads_and_loses_nothing(
+    recorder_mock: Recorder, hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    freezer.move_to(T0)
+    assert await async_setup_component(hass, "sensor", {})
+    entry = await add_recorder(hass, statistics=[POWER, ENERGY, OUTDOOR])
+    feed = Feed(hass, freezer)
+
+    def outdoor(value: float) -> None:
+        hass.states.async_set(
+            OUTDOOR, f"{value}", {"state_class": "measurement", "unit_of_measurement": "°C",
+                                  "device_class": "temperature"},
+        )  # fmt: skip
+
+    outdoor(7.5)
+    await feed.run(70)
+    hass.states.async_remove(OUTDOOR)  # the sensor is gone: no more rows for it
+    await feed.run(55)  # its last hour is compiled (from its 5-minute rows) and forwarded
+    cursor = statistics_of(entry).forwarder.cursor(StatisticPeriod.HOUR, OUTDOOR)
+    reads: list[set[str]] = []
+    original = ha_statistics.statistics_during_period
+
+    def counting(*args: Any) -> Any:
+        reads.append(set(args[3]))
+        return original(*args)
+
+    with patch("custom_components.wattkeeper.statistics_reader.statistics_during_period", counting):
+        await feed.run(180)
+    assert reads  # the other statistics were read after every compile
+    assert all(OUTDOOR not in ids for ids in reads)
+    assert statistics_of(entry).forwarder.cursor(StatisticPeriod.HOUR, OUTDOOR) == cursor
+    outdoor(9.0)  # back again: its new rows are forwarded as if nothing happened
+    await feed.run(70)
+    await assert_forwarded_equal(hass, entry, (POWER, ENERGY, OUTDOOR))
+
+
+async def test_all_energy_dashboard_sources_are_forwarded(
+    recorder_mock: Recorder, hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    freezer.move_to(T0)
+    assert await async_setup_component(hass, "sensor", {})
+    assert await async_setup_component(hass, "energy", {})
+    entry = await add_recorder(hass, energy_sources=True)
+    feed = Feed(hass, freezer)
+    await feed.run(10)
+    # A grid source added after the recorder entry: read at every compile, no reload needed.
+    manager = await async_get_manager(hass)
+    await manager.async_update(
+        {
+            "energy_sources": [
+                {
+                    "type": "grid",
+                    "flow_from": [{"stat_energy_from": ENERGY, "stat_cost": None,
+                                   "entity_energy_price": None, "number_energy_price": None}],
+                    "flow_to": [],
+                    "cost_adjustment_day": 0.0,
+                }
+            ]
+        }
     )  # fmt: skip
-    await hass.services.async_call(DOMAIN, "flush", {"timeout": 30}, blocking=True)
-    expected = await recorder_rows(hass, external, StatisticPeriod.HOUR, days=90)
-    assert len(expected) == 90 * 24
-    forwarded = await entry.runtime_data.backend.read_statistics(
-        "home", external, StatisticPeriod.HOUR, start, T0
-    )
-    assert [(r.start, *(getattr(r, c) for c in COLUMNS)) for r in forwarded] == expected
-    assert {(r.unit, r.source) for r in forwarded} == {("m³", "wattkeeper_test")}
-    statistics = entry.runtime_data.statistics
-    assert statistics is not None
-    assert statistics.backfill.jobs == []
-    # Idempotent: the same backfill again stores the same rows once.
-    await hass.services.async_call(
-        DOMAIN, "backfill_statistics",
-        {"statistic_ids": [external], "start": start.isoformat(), "wait": True},
-        blocking=True, return_response=True,
-    )  # fmt: skip
-    await hass.services.async_call(DOMAIN, "flush", {"timeout": 30}, blocking=True)
-    again = await entry.runtime_data.backend.read_statistics(
-        "home", external, StatisticPeriod.HOUR, start, T0
-    )
-    assert again == forwarded
+    await feed.run(70)
+    await assert_forwarded_equal(hass, entry, (ENERGY,), start=T0)
+    assert await forwarded_rows(hass, entry, POWER, StatisticPeriod.HOUR) == []
+    assert await forwarded_rows(hass, entry, POWER, StatisticPeriod.FIVE_MINUTES) == []
+    assert entry.options["statistics"] == []

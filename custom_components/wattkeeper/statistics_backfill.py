@@ -3,14 +3,17 @@
 A job (statistic ids, start, end) walks its range in chunks, hourly rows first,
 then the 5-minute rows Home Assistant still keeps. The job and its position are
 saved after every chunk, so a restart resumes where it stopped; the backends
-store rows idempotently, so a chunk sent twice is stored once. Progress is
-shown by a sensor on the recorder device and a persistent notification.
+store rows idempotently, so a chunk sent twice is stored once. A chunk that
+fails (the recorder's database busy, the outbox closed) is retried from the
+saved position with growing delays, with a repair issue saying so meanwhile.
+Progress is shown by a sensor on the recorder device and a persistent
+notification.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, TypedDict
@@ -18,15 +21,20 @@ from uuid import uuid4
 
 from homeassistant.components import persistent_notification
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 
-from .const import LOGGER
-from .recorder import Outbox, StatisticPeriod
+from .const import DOMAIN, LOGGER
+from .recorder import BackoffPolicy, Outbox, StatisticPeriod, StatisticRow
 from .statistics_reader import async_read_statistics, async_recorder_ready
 
 STORAGE_VERSION: Final = 1
+# A failed chunk is tried again after 1 minute, then 2, 4 … up to an hour.
+RETRY: Final = BackoffPolicy(initial=60.0, maximum=3600.0)
 CHUNK: Final = {
     StatisticPeriod.HOUR: timedelta(days=14),
     StatisticPeriod.FIVE_MINUTES: timedelta(days=1),
@@ -89,6 +97,14 @@ class BackfillJob:
         )
 
 
+def backfill_store(hass: HomeAssistant, entry_id: str) -> Store[list[StoredJob]]:
+    return Store(hass, STORAGE_VERSION, f"wattkeeper.statistics_backfill.{entry_id}")
+
+
+def issue_id(entry_id: str) -> str:
+    return f"statistics_backfill_{entry_id}"
+
+
 class BackfillRunner:
     """Runs backfill jobs one after the other; survives restarts through its store."""
 
@@ -99,18 +115,20 @@ class BackfillRunner:
         site: str,
         outbox: Outbox,
         on_progress: Callable[[], None] | None = None,
+        on_rows: Callable[[list[StatisticRow]], Awaitable[None]] | None = None,
     ) -> None:
         self.hass = hass
         self.entry = entry
         self.site = site
         self.outbox = outbox
         self.on_progress = on_progress
+        self.on_rows = on_rows
         self.jobs: list[BackfillJob] = []
         self.rows_forwarded = 0
-        self._store: Store[list[StoredJob]] = Store(
-            hass, STORAGE_VERSION, f"wattkeeper.statistics_backfill.{entry.entry_id}"
-        )
+        self.failures = 0  # consecutive failed attempts of the current job
+        self._store = backfill_store(hass, entry.entry_id)
         self._task: asyncio.Task[None] | None = None
+        self._retry: CALLBACK_TYPE | None = None
         self._notification_id = f"wattkeeper_backfill_{entry.entry_id}"
 
     @property
@@ -141,15 +159,30 @@ class BackfillRunner:
         return job.id
 
     async def wait(self) -> None:
-        """Until every queued job is done (tests, and the action's optional wait)."""
+        """Until every queued job is done or waits for a retry (tests, and the action's
+        optional wait)."""
         while self._task is not None and not self._task.done():
             await asyncio.shield(self._task)
 
+    @callback
+    def stop(self) -> None:
+        """No retry after the entry unloaded (its task is cancelled with the entry)."""
+        if self._retry is not None:
+            self._retry()
+            self._retry = None
+
     def _start(self) -> None:
+        if self._retry is not None:
+            return  # a retry is scheduled; the new job runs after the one that failed
         if self._task is None or self._task.done():
             self._task = self.entry.async_create_background_task(
                 self.hass, self._run(), "wattkeeper statistics backfill"
             )
+
+    @callback
+    def _retry_now(self, _: datetime) -> None:
+        self._retry = None
+        self._start()
 
     async def _run(self) -> None:
         if not await async_recorder_ready(self.hass):
@@ -158,13 +191,36 @@ class BackfillRunner:
             job = self.jobs[0]
             try:
                 await self._run_job(job)
-            except Exception:
-                # Keep the job: it resumes from its saved position at the next start.
-                LOGGER.exception("Statistics backfill %s stopped; it resumes on restart", job.id)
+            except Exception as err:  # the job keeps its saved position: try it again later
+                self._failed(job, err)
                 return
             self.jobs.pop(0)
             await self._save()
-            self._notify(f"Backfill done: {job.rows} statistics rows forwarded.")
+            await self._notify(translation_key="backfill_done", rows=str(job.rows))
+        self._report()
+
+    def _failed(self, job: BackfillJob, err: Exception) -> None:
+        self.failures += 1
+        delay = RETRY.delay(self.failures)
+        if self.failures == 1:
+            LOGGER.warning(
+                "Statistics backfill %s failed (%s: %s); retrying from where it stopped",
+                job.id, type(err).__name__, err, exc_info=err,
+            )  # fmt: skip
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id(self.entry.entry_id),
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="statistics_backfill_failed",
+            translation_placeholders={
+                "error": f"{type(err).__name__}: {err}",
+                "minutes": f"{max(1, round(delay / 60))}",
+                "progress": f"{100 * job.progress:.0f}",
+            },
+        )
+        self._retry = async_call_later(self.hass, delay, self._retry_now)
         self._report()
 
     async def _run_job(self, job: BackfillJob) -> None:
@@ -177,20 +233,32 @@ class BackfillRunner:
                 )
                 if rows:
                     await self.outbox.append_statistics(rows)
+                    if self.on_rows is not None:
+                        await self.on_rows(rows)
                 job.rows += len(rows)
                 self.rows_forwarded += len(rows)
                 job.positions[period] = end
                 await self._save()
-                self._notify(
-                    f"Backfilling {len(job.statistic_ids)} statistics: "
-                    f"{100 * job.progress:.0f} % ({job.rows} rows)."
+                if self.failures:  # going again: the trouble is over
+                    self.failures = 0
+                    ir.async_delete_issue(self.hass, DOMAIN, issue_id(self.entry.entry_id))
+                await self._notify(
+                    translation_key="backfill_progress",
+                    statistics=str(len(job.statistic_ids)),
+                    percent=f"{100 * job.progress:.0f}",
+                    rows=str(job.rows),
                 )
                 self._report()
 
-    def _notify(self, message: str) -> None:
-        persistent_notification.async_create(
-            self.hass, message, "Wattkeeper statistics backfill", self._notification_id
+    async def _notify(self, *, translation_key: str, **placeholders: str) -> None:
+        # Home Assistant has no translation category for notifications; their texts
+        # live with the messages, in the user's language.
+        texts = await async_get_translations(
+            self.hass, self.hass.config.language, "exceptions", {DOMAIN}
         )
+        message = _text(texts, translation_key=translation_key).format(**placeholders)
+        title = _text(texts, translation_key="backfill_title")
+        persistent_notification.async_create(self.hass, message, title, self._notification_id)
 
     def _report(self) -> None:
         if self.on_progress is not None:
@@ -198,3 +266,7 @@ class BackfillRunner:
 
     async def _save(self) -> None:
         await self._store.async_save([job.to_store() for job in self.jobs])
+
+
+def _text(texts: dict[str, str], *, translation_key: str) -> str:
+    return texts.get(f"component.{DOMAIN}.exceptions.{translation_key}.message", translation_key)

@@ -7,6 +7,17 @@ cursor. The recorder compiles runs in order, so the row after the cursor is
 the first one not forwarded yet: restarts, outages and late compiles skip
 nothing, and a crash between append and cursor save only re-sends rows, which
 the backends store idempotently.
+
+Before reading, the recorder is asked for each statistic's newest row (one
+indexed row each): a statistic that stopped producing rows costs no reads, and
+its cursor stays where its rows ended, so rows an integration imports later
+(external statistics arrive late) are still forwarded.
+
+Corrections: Home Assistant fires no event when a user adjusts a sum, so at
+every hourly compile the newest forwarded sum of each statistic is compared
+with the recorder's; on a mismatch the ledger (statistics_ledger.py) finds
+from where history changed and the cursors move back there, so the next reads
+forward it again (the backends replace rows by their key).
 """
 
 from __future__ import annotations
@@ -15,7 +26,8 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Final, TypedDict
+from functools import partial
+from typing import Final, NotRequired, TypedDict
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import (
@@ -28,7 +40,13 @@ from homeassistant.util import dt as dt_util
 
 from .const import LOGGER
 from .recorder import Outbox, StatisticPeriod, StatisticRow
-from .statistics_reader import PERIOD_LENGTH, async_read_statistics, async_recorder_ready
+from .statistics_ledger import Checkpoint, StoredLedger, SumLedger, first_changed
+from .statistics_reader import (
+    PERIOD_LENGTH,
+    async_newest_starts,
+    async_read_statistics,
+    async_recorder_ready,
+)
 
 CONF_STATISTICS: Final = "statistics"
 CONF_ENERGY_SOURCES: Final = "energy_sources"
@@ -38,16 +56,22 @@ READ_SPAN: Final = {
     StatisticPeriod.FIVE_MINUTES: timedelta(days=1),
     StatisticPeriod.HOUR: timedelta(days=31),
 }
+HOUR: Final = timedelta(hours=1)
 
 type IdSource = Callable[[], Awaitable[set[str]]]
 
 
 class CursorData(TypedDict):
     cursors: dict[str, str]  # "<period>|<statistic id>" → ISO start of the next row to send
+    sums: NotRequired[StoredLedger]  # checkpoints of the forwarded hourly sums
 
 
 def _key(period: StatisticPeriod, statistic_id: str) -> str:
     return f"{period.value}|{statistic_id}"
+
+
+def cursor_store(hass: HomeAssistant, entry_id: str) -> Store[CursorData]:
+    return Store(hass, STORAGE_VERSION, f"wattkeeper.statistics_cursor.{entry_id}")
 
 
 class StatisticsForwarder:
@@ -65,12 +89,12 @@ class StatisticsForwarder:
         self.site = site
         self.outbox = outbox
         self._statistic_ids = statistic_ids
-        self._store: Store[CursorData] = Store(
-            hass, STORAGE_VERSION, f"wattkeeper.statistics_cursor.{entry_id}"
-        )
+        self._store = cursor_store(hass, entry_id)
         self._cursors: dict[str, datetime] = {}
+        self.ledger = SumLedger()
         self._lock = asyncio.Lock()
         self.forwarded = 0
+        self.corrections = 0
 
     async def async_load(self) -> None:
         stored = await self._store.async_load()
@@ -79,6 +103,7 @@ class StatisticsForwarder:
                 key: dt_util.parse_datetime(value, raise_on_error=True)
                 for key, value in stored["cursors"].items()
             }
+            self.ledger = SumLedger.from_store(stored.get("sums", {}))
 
     def cursor(self, period: StatisticPeriod, statistic_id: str) -> datetime | None:
         return self._cursors.get(_key(period, statistic_id))
@@ -86,38 +111,52 @@ class StatisticsForwarder:
     async def forward(self, period: StatisticPeriod) -> int:
         """Send every compiled row after the cursors; returns how many rows went out."""
         async with self._lock:
-            ids = await self._statistic_ids()
+            ids = sorted(await self._statistic_ids())
             now = dt_util.utcnow()
             # A statistic seen for the first time starts with the previous full hour;
             # older history is what the backfill action is for.
-            first = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-            new = False
-            groups: dict[datetime, list[str]] = defaultdict(list)
-            for statistic_id in sorted(ids):
+            first = now.replace(minute=0, second=0, microsecond=0) - HOUR
+            moved = False
+            for statistic_id in ids:
                 if (key := _key(period, statistic_id)) not in self._cursors:
                     # Remembered at once, so rows compiled before the next read count.
                     self._cursors[key] = first
-                    new = True
-                groups[self._cursors[key]].append(statistic_id)
-            if new:
+                    moved = True
+            if period is StatisticPeriod.HOUR:
+                moved = await self._rewind_corrected(ids) or moved
+            if moved:
                 await self._save()
+            newest = await async_newest_starts(self.hass, ids, period)
+            groups: dict[datetime, list[str]] = defaultdict(list)
+            for statistic_id in ids:
+                cursor = self._cursors[_key(period, statistic_id)]
+                if statistic_id in newest and newest[statistic_id] >= cursor:
+                    groups[cursor].append(statistic_id)
             sent = 0
             for start, group in sorted(groups.items()):
-                sent += await self._forward_range(period, group, start, now)
+                bound = max(newest[statistic_id] for statistic_id in group) + PERIOD_LENGTH[period]
+                sent += await self._forward_range(period, group, start, bound)
             self.forwarded += sent
             return sent
 
+    async def record_backfilled(self, rows: Iterable[StatisticRow]) -> None:
+        """Remember the sums a backfill forwarded, so corrections of them are found too."""
+        async with self._lock:
+            self.ledger.record(rows)
+            await self._save()
+
     async def _forward_range(
-        self, period: StatisticPeriod, ids: list[str], start: datetime, now: datetime
+        self, period: StatisticPeriod, ids: list[str], start: datetime, bound: datetime
     ) -> int:
         sent = 0
         position = start
-        while position <= now:
-            end = position + READ_SPAN[period]
+        while position < bound:
+            end = min(position + READ_SPAN[period], bound)
             rows = await async_read_statistics(self.hass, self.site, ids, period, position, end)
             if rows:
                 await self.outbox.append_statistics(rows)
                 self._advance(period, rows)
+                self.ledger.record(rows)
                 await self._save()
                 sent += len(rows)
             position = end
@@ -131,13 +170,56 @@ class StatisticsForwarder:
             if key not in self._cursors or self._cursors[key] < following:
                 self._cursors[key] = following
 
+    async def _rewind_corrected(self, ids: list[str]) -> bool:
+        """Move the cursors of statistics whose forwarded sums changed in the recorder
+        back to where they changed; True when any moved."""
+        newest = {sid: point for sid in ids if (point := self.ledger.newest(sid)) is not None}
+        moved = False
+        for statistic_id in await self._changed(newest):
+            restart = await first_changed(
+                self.ledger.checkpoints(statistic_id), partial(self._differs, statistic_id)
+            )
+            LOGGER.info(
+                "Statistic %s changed in Home Assistant from about %s on; forwarding it again",
+                statistic_id,
+                restart.isoformat(),
+            )
+            self.corrections += 1
+            for period in StatisticPeriod:
+                key = _key(period, statistic_id)
+                if key in self._cursors and self._cursors[key] > restart:
+                    self._cursors[key] = restart
+                    moved = True
+        return moved
+
+    async def _changed(self, newest: dict[str, Checkpoint]) -> list[str]:
+        """The statistics whose newest checkpoint's sum is no longer the recorder's."""
+        by_start: dict[datetime, list[str]] = defaultdict(list)
+        for statistic_id, (start, _) in newest.items():
+            by_start[start].append(statistic_id)
+        changed: list[str] = []
+        for start, group in sorted(by_start.items()):
+            rows = await async_read_statistics(
+                self.hass, self.site, group, StatisticPeriod.HOUR, start, start + HOUR
+            )
+            sums = {row.statistic_id: row.sum for row in rows}
+            # A statistic without a row there now was cleared: nothing to forward again.
+            changed.extend(sid for sid in group if sid in sums and sums[sid] != newest[sid][1])
+        return changed
+
+    async def _differs(self, statistic_id: str, point: Checkpoint) -> bool:
+        rows = await async_read_statistics(
+            self.hass, self.site, [statistic_id], StatisticPeriod.HOUR, point[0], point[0] + HOUR
+        )
+        return not rows or rows[0].sum != point[1]
+
     async def _save(self) -> None:
         await self._store.async_save(
-            {"cursors": {key: value.isoformat() for key, value in self._cursors.items()}}
+            {
+                "cursors": {key: value.isoformat() for key, value in self._cursors.items()},
+                "sums": self.ledger.to_store(),
+            }
         )
-
-    async def async_remove(self) -> None:
-        await self._store.async_remove()
 
 
 def async_start_forwarding(

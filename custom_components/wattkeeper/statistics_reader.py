@@ -16,6 +16,8 @@ from homeassistant.components.energy.data import async_get_manager
 from homeassistant.components.recorder.statistics import (
     STATISTIC_UNIT_TO_UNIT_CONVERTER,
     async_list_statistic_ids,
+    get_last_short_term_statistics,
+    get_last_statistics,
     get_metadata,
     statistics_during_period,
 )
@@ -107,6 +109,30 @@ async def async_read_statistics(
     return await get_instance(hass).async_add_executor_job(
         read_statistics, hass, site, ids, period, start, end
     )
+
+
+def newest_starts(
+    hass: HomeAssistant, statistic_ids: Iterable[str], period: StatisticPeriod
+) -> dict[str, datetime]:
+    """When the newest row of each statistic starts (absent: it has none). Executor only.
+
+    One indexed row per statistic: what tells a forward whether a statistic has
+    anything new at all, so statistics that stopped producing rows cost no reads."""
+    last = get_last_statistics if period is StatisticPeriod.HOUR else get_last_short_term_statistics
+    newest: dict[str, datetime] = {}
+    for statistic_id in statistic_ids:
+        found = last(hass, 1, statistic_id, False, {"sum"}).get(statistic_id)
+        if found:
+            newest[statistic_id] = datetime.fromtimestamp(found[0]["start"], UTC)
+    return newest
+
+
+async def async_newest_starts(
+    hass: HomeAssistant, statistic_ids: Iterable[str], period: StatisticPeriod
+) -> dict[str, datetime]:
+    """`newest_starts` in the recorder's executor."""
+    ids = list(statistic_ids)
+    return await get_instance(hass).async_add_executor_job(newest_starts, hass, ids, period)
 
 
 async def async_statistic_choices(hass: HomeAssistant) -> list[tuple[str, str]]:

@@ -6,14 +6,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 
-from .const import LOGGER
-from .statistics_backfill import BackfillRunner
+from .const import DOMAIN, LOGGER
+from .statistics_backfill import BackfillRunner, backfill_store, issue_id
 from .statistics_forwarder import (
     CONF_ENERGY_SOURCES,
     CONF_STATISTICS,
     StatisticsForwarder,
     async_start_forwarding,
+    cursor_store,
 )
 from .statistics_reader import async_energy_statistic_ids
 
@@ -50,7 +52,20 @@ async def async_setup_statistics(
     await forwarder.async_load()
     async_start_forwarding(hass, entry, forwarder)
     backfill = BackfillRunner(
-        hass, entry, runtime.site, runtime.outbox, runtime.health.async_update_listeners
+        hass,
+        entry,
+        runtime.site,
+        runtime.outbox,
+        on_progress=runtime.health.async_update_listeners,
+        on_rows=forwarder.record_backfilled,
     )
+    entry.async_on_unload(backfill.stop)
     await backfill.async_load()
     return StatisticsRuntime(forwarder=forwarder, backfill=backfill)
+
+
+async def async_remove_statistics(hass: HomeAssistant, entry_id: str) -> None:
+    """Forget a removed recorder entry's cursors, sums and backfill jobs."""
+    await cursor_store(hass, entry_id).async_remove()
+    await backfill_store(hass, entry_id).async_remove()
+    ir.async_delete_issue(hass, DOMAIN, issue_id(entry_id))
