@@ -31,8 +31,9 @@ NAMES = {
     "daily_energy_summary.yaml",
 }
 PATHS = sorted(FOLDER.glob("*.yaml"))
-# Entities Wattkeeper does not own: the loads a blueprint switches.
-LOAD_DOMAINS = {"switch", "input_boolean", "light", "fan"}
+SOURCE = "https://github.com/wattkeeper/wattkeeper/blob/main/blueprints/automation/wattkeeper"
+# Entities Wattkeeper does not own: the loads a blueprint switches, and its memory.
+LOAD_DOMAINS = {"switch", "input_boolean", "light", "fan", "input_text"}
 
 
 def _load(path: Path) -> Blueprint:
@@ -80,6 +81,8 @@ def test_blueprint_schema_and_metadata(path: Path) -> None:
     assert blueprint.name.startswith("Wattkeeper – ")
     assert len(blueprint.metadata["description"]) > 150
     assert blueprint.inputs
+    # Where "re-import blueprint" fetches it from: this file in the repository.
+    assert blueprint.metadata["source_url"] == f"{SOURCE}/{path.name}"
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
