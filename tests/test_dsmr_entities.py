@@ -409,6 +409,69 @@ async def test_repair_issue_after_ten_minutes_down_and_gone_on_recovery(
     assert state_of(hass, serial, "connected", "binary_sensor") == STATE_ON
 
 
+async def test_a_meter_down_at_start_raises_the_repair_issue_after_ten_minutes(
+    hass: HomeAssistant, sims: Sims, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No coordinator ever runs: each setup retry fails, yet the first failure counts."""
+    clock = _LaterClock()
+    monkeypatch.setattr(stream_coordinator, "dt_util", clock)
+    sim = await _start(sims, "5")
+    entry = await _add(hass, sim)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    issue_id = f"meter_offline_{entry.entry_id}"
+    issues = ir.async_get(hass)
+
+    async def retry() -> None:
+        """Let Home Assistant's next setup attempt run (its delay is at most 80 s)."""
+        attempts = sim.connections
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=5))
+        await until(
+            lambda: sim.connections > attempts
+            and entry.state is not ConfigEntryState.SETUP_IN_PROGRESS
+        )
+        await hass.async_block_till_done()
+
+    # Home Assistant starts while the bridge drops every connection.
+    sim.set_fault(Fault.DISCONNECT)
+    before = dt_util.utcnow()
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    after = dt_util.utcnow()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+    clock.ahead = timedelta(minutes=9)
+    await retry()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+    clock.ahead = timedelta(minutes=11)
+    await retry()
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "meter_offline"
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["name"] == entry.title == "DSMR 5 smart meter"
+    since = datetime.fromisoformat(issue.translation_placeholders["since"])
+    # Counted from the first failed start, not from this retry.
+    assert before.replace(microsecond=0) <= since <= after
+    assert "dropped" in issue.translation_placeholders["error"]
+
+    sim.set_fault(Fault.NONE)
+    await retry()
+    assert entry.state is ConfigEntryState.LOADED
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+    # Down again at the next start: a new count begins.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    sim.set_fault(Fault.DISCONNECT)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    clock.ahead = timedelta(minutes=20)
+    await retry()
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+
 # -- the state-write throttle --------------------------------------------------------
 
 

@@ -27,7 +27,12 @@ from .meters.model import MeterKind
 from .recorder_hub import DATA_HUB, async_setup_hub
 from .recorder_runtime import RecorderConfigEntry, async_recorder_updated, async_setup_recorder
 from .services import async_setup_services
-from .stream_coordinator import FIRST_SNAPSHOT_TIMEOUT, StreamCoordinator
+from .stream_coordinator import (
+    FIRST_SNAPSHOT_TIMEOUT,
+    StreamCoordinator,
+    async_forget_offline,
+    async_setup_failed,
+)
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
@@ -64,6 +69,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) -
         ) from err
     except MeterError as err:
         await meter.close()
+        if isinstance(meter, StreamingMeter):
+            async_setup_failed(hass, entry, err)
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key="setup_failed",
@@ -110,6 +117,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) 
 async def async_remove_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) -> None:
     """Clean up what an entry kept outside Home Assistant's registries."""
     await async_remove_capacity_state(hass, entry.entry_id)
+    async_forget_offline(hass, entry.entry_id)
     if entry.data[CONF_KIND] == KIND_RECORDER and (hub := hass.data.get(DATA_HUB)) is not None:
         hub.forget(entry.entry_id)
     if entry.data[CONF_KIND] == MeterKind.CT_CLAMP:

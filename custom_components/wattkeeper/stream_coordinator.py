@@ -4,6 +4,11 @@ A background task reads the driver's stream and publishes every snapshot at
 once. When the link breaks or goes silent (the driver raises), entities go
 unavailable, the link is reopened with growing delays, and after ten minutes
 down a repair issue tells the user; it clears itself on recovery.
+
+A meter already down when Home Assistant starts never gets a coordinator:
+setup raises ConfigEntryNotReady and Home Assistant retries with a fresh
+driver each time. `async_setup_failed` keeps the first failure's time per
+entry across those retries, so the same issue appears ten minutes after it.
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN, LOGGER, SIGNAL_SNAPSHOT
 from .coordinator import SnapshotCoordinator, WattkeeperConfigEntry, translated_update_failed
@@ -31,6 +37,47 @@ FIRST_SNAPSHOT_TIMEOUT = 30.0
 # jitter (meters/backoff.py) so meters that lost the same network spread out.
 RECONNECT_FIRST = 1.0
 RECONNECT_LONGEST = 60.0
+# Entry id → when its push meter first failed to set up, across setup retries.
+_SETUP_FAILING_SINCE: HassKey[dict[str, datetime]] = HassKey(f"{DOMAIN}_setup_failing_since")
+
+
+def offline_issue_id(entry_id: str) -> str:
+    return f"meter_offline_{entry_id}"
+
+
+@callback
+def async_setup_failed(hass: HomeAssistant, entry: WattkeeperConfigEntry, error: Exception) -> None:
+    """A push meter's setup failed (again): raise the offline issue ten minutes after the first."""
+    failing = hass.data.setdefault(_SETUP_FAILING_SINCE, {})
+    now = dt_util.utcnow()
+    since = failing.setdefault(entry.entry_id, now)
+    if now - since >= REPAIR_AFTER:
+        _raise_offline_issue(hass, entry.entry_id, entry.title, since, error)
+
+
+@callback
+def async_forget_offline(hass: HomeAssistant, entry_id: str) -> None:
+    """The meter is up (or its entry is gone): no failure to remember, no issue."""
+    hass.data.get(_SETUP_FAILING_SINCE, {}).pop(entry_id, None)
+    ir.async_delete_issue(hass, DOMAIN, offline_issue_id(entry_id))
+
+
+def _raise_offline_issue(
+    hass: HomeAssistant, entry_id: str, name: str, since: datetime, error: Exception
+) -> None:
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        offline_issue_id(entry_id),
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key="meter_offline",
+        translation_placeholders={
+            "name": name,
+            "since": since.isoformat(timespec="seconds"),
+            "error": str(error),
+        },
+    )
 
 
 class StreamCoordinator(SnapshotCoordinator):
@@ -51,7 +98,7 @@ class StreamCoordinator(SnapshotCoordinator):
 
     @property
     def issue_id(self) -> str:
-        return f"meter_offline_{self.config_entry.entry_id}"
+        return offline_issue_id(self.config_entry.entry_id)
 
     async def async_wait_first_snapshot(self, timeout: float) -> None:
         """Start streaming; raise ConfigEntryNotReady unless a snapshot arrives in time."""
@@ -70,6 +117,7 @@ class StreamCoordinator(SnapshotCoordinator):
                 await first
         except TimeoutError as err:
             await self.stop()
+            async_setup_failed(self.hass, self.config_entry, MeterError("no readings arrived"))
             raise ConfigEntryNotReady(
                 translation_domain=DOMAIN,
                 translation_key="setup_failed",
@@ -77,10 +125,13 @@ class StreamCoordinator(SnapshotCoordinator):
             ) from err
         finally:
             remove()
-        if not self.last_update_success:
+        if self.last_update_success:
+            async_forget_offline(self.hass, self.config_entry.entry_id)
+        else:
             # The stream failed before its first snapshot.
             error = self.last_exception or MeterConnectionError("no readings arrived")
             await self.stop()
+            async_setup_failed(self.hass, self.config_entry, error)
             raise ConfigEntryNotReady(
                 translation_domain=DOMAIN,
                 translation_key="setup_failed",
@@ -134,18 +185,8 @@ class StreamCoordinator(SnapshotCoordinator):
             # Retrying cannot fix credentials; the flow deduplicates repeated starts.
             self.config_entry.async_start_reauth(self.hass)
         if now - self.down_since >= REPAIR_AFTER:
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                self.issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key="meter_offline",
-                translation_placeholders={
-                    "name": self.identity.name,
-                    "since": self.down_since.isoformat(timespec="seconds"),
-                    "error": str(error),
-                },
+            _raise_offline_issue(
+                self.hass, self.config_entry.entry_id, self.identity.name, self.down_since, error
             )
 
     def _recovered(self) -> None:
