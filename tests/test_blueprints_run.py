@@ -138,7 +138,7 @@ async def test_meter_problem_notify(
     for _ in range(36):
         await advance(hass, freezer, timedelta(seconds=10))
     assert messages(calls) == [
-        ("Meter data problem", "P1 meter Data quality: gap."),
+        ("Meter data problem", "P1 meter stopped reporting."),
         ("Meter offline", "P1 meter Power has not reported for 5 minutes."),
     ]
     homewizard_sim.fault = Fault.NONE

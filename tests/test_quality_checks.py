@@ -67,6 +67,8 @@ class Scenario:
     series: str
     readings: Callable[[], tuple[Values, Values]]
     issue_key: str
+    # How the binary sensor and the events word it (the issue's title).
+    message: str
     sun: float | None = None
     placeholders: dict[str, str] = field(default_factory=dict)
 
@@ -102,6 +104,7 @@ SCENARIOS = [
             lambda i: {CONSUMPTION: -250.0 - i % 5}, lambda i: {CONSUMPTION: 250.0 + i % 5}
         ),
         issue_key="data_quality_impossible_sign",
+        message="Crafted meter: Consumption power has the wrong sign",
         placeholders={"unit": "W"},
     ),
     Scenario(
@@ -109,6 +112,7 @@ SCENARIOS = [
         series="pv_power",
         readings=_pair(lambda i: {PV: 800.0}, lambda i: {PV: 0.0}),
         issue_key="data_quality_pv_at_night",
+        message="Crafted meter: solar production at night",
         sun=-12.5,
         placeholders={"value": "800", "elevation": "-12.5"},
     ),
@@ -117,6 +121,7 @@ SCENARIOS = [
         series="voltage_l1",
         readings=_pair(lambda i: {VOLTAGE: 230.0}, lambda i: {VOLTAGE: 229.0 + (i % 7) / 10}),
         issue_key="data_quality_stuck_value",
+        message="Crafted meter: Voltage phase 1 does not change",
         placeholders={"value": "230", "minutes": "30"},
     ),
     Scenario(
@@ -124,6 +129,7 @@ SCENARIOS = [
         series="energy_import",
         readings=_jumping_counter,
         issue_key="data_quality_counter_jump",
+        message="Crafted meter: Energy import jumped",
         placeholders={"max_rate_per_hour": "60"},
     ),
 ]
@@ -151,8 +157,8 @@ async def test_check_fails_persists_and_clears(
     await feed.run(bad, timedelta(minutes=35))
     state = hass.states.get(sensor)
     assert state.state == STATE_ON
-    assert [(f["check"], f["series"]) for f in state.attributes["failing"]] == [
-        (scenario.check, scenario.series)
+    assert [(f["check"], f["series"], f["message"]) for f in state.attributes["failing"]] == [
+        (scenario.check, scenario.series, scenario.message)
     ]
     assert state.attributes["persistent"] == []
     key = f"{scenario.check}:{scenario.series}"
@@ -175,6 +181,7 @@ async def test_check_fails_persists_and_clears(
     assert hass.states.get(sensor).attributes["failing"] == []
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
     assert transitions(events, scenario.check) == ["started", "persistent", "cleared"]
+    assert {e.data["message"] for e in events} == {scenario.message}
     # Nothing else fired on the way: one problem, one story.
     assert {e.data["check"] for e in events} == {scenario.check}
     device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, CRAFTED.serial)})
@@ -215,6 +222,10 @@ async def test_counter_reset_at_a_meter_swap_is_a_notice(
         ("counter_reset", "notice")
     ]
     assert events[0].data["placeholders"]["previous"] == "5000.5"
+    assert events[0].data["message"] == (
+        "Crafted meter: Energy import started again at 0.22 kWh (it read 5000.5 kWh);"
+        " the meter was probably replaced"
+    )
 
 
 async def test_gap_on_the_homewizard_twin(
@@ -304,3 +315,20 @@ async def test_a_jump_on_a_twin_polled_every_second(
         ("counter_jump", "energy_import_t1"),
     }
     assert set(transitions(events, "counter_jump")) == {"started"}
+
+
+async def test_findings_are_worded_in_home_assistants_language(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    homewizard_sim: HomeWizardSimulator,
+) -> None:
+    hass.config.language = "nl"
+    await add_homewizard_entry(hass, homewizard_sim, scan_interval=5)
+    sensor = quality_entity(hass, homewizard_sim.device["serial"])
+    events = async_capture_events(hass, EVENT_DATA_QUALITY)
+    homewizard_sim.fault = Fault.API_DISABLED
+    for _ in range(6):
+        await advance(hass, freezer, timedelta(seconds=10))
+    (failing,) = hass.states.get(sensor).attributes["failing"]
+    assert failing["message"] == "P1 meter meldt zich niet meer"
+    assert [e.data["message"] for e in events] == ["P1 meter meldt zich niet meer"]

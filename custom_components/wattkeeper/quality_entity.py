@@ -1,13 +1,12 @@
 """The "data quality" problem binary sensor of every (sub-)meter.
 
 On while a check fails; the failing checks are its attributes (`failing`, as
-QualityReport.attributes() gives them, and `persistent`). It stays available
+QualityReport.attributes() gives them with a `message` in Home Assistant's
+language, and `persistent`). It stays available
 while the meter is down: that is when the gap check has something to say.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
@@ -73,9 +72,7 @@ class DataQualitySensor(BinarySensorEntity):
         """Take the latest report; True when what the sensor shows changed."""
         report = self._quality.report(self._serial)
         is_on = report.problem if report is not None else False
-        attributes: dict[str, Any] = (
-            report.attributes() if report is not None else {"failing": [], "persistent": []}
-        )
+        attributes = self._quality.attributes(self._serial)
         changed = is_on != self._attr_is_on or attributes != self._attr_extra_state_attributes
         self._attr_is_on = is_on
         self._attr_extra_state_attributes = attributes

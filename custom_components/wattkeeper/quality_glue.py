@@ -80,6 +80,14 @@ class EntryQuality:
             )
         )
         self._on_update()
+        self.entry.async_create_task(
+            self.hass, self._async_load_texts(), f"wattkeeper quality texts {self.entry.entry_id}"
+        )
+
+    async def _async_load_texts(self) -> None:
+        await self.issues.async_load_texts()
+        # The binary sensors' findings get their messages.
+        self._notify()
 
     @callback
     def async_stop(self) -> None:
@@ -102,6 +110,16 @@ class EntryQuality:
     def report(self, serial: str) -> QualityReport | None:
         watched = self.meters.get(serial)
         return watched.report if watched is not None else None
+
+    def attributes(self, serial: str) -> dict[str, Any]:
+        """The data-quality sensor's attributes: the failing findings, each worded."""
+        watched = self.meters.get(serial)
+        if watched is None or watched.report is None:
+            return {"failing": [], "persistent": []}
+        attributes = watched.report.attributes()
+        for shown, finding in zip(attributes["failing"], watched.report.failing, strict=True):
+            shown["message"] = self.issues.message(watched.identity, finding)
+        return attributes
 
     @callback
     def async_accept_counter(self, serial: str, series: str) -> bool:
@@ -166,6 +184,9 @@ class EntryQuality:
             for transition in report.transitions:
                 self._fire(watched, transition)
             self.issues.async_sync(watched.identity, watched.keys, report)
+        self._notify()
+
+    def _notify(self) -> None:
         for listener in list(self._listeners):
             listener()
 
@@ -175,6 +196,7 @@ class EntryQuality:
         )
         data: dict[str, Any] = {
             **transition.as_dict(),
+            "message": self.issues.message(watched.identity, transition.finding),
             "entry_id": self.entry.entry_id,
             "device_id": device.id if device is not None else None,
             "meter": watched.identity.name,

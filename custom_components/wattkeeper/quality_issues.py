@@ -3,17 +3,23 @@
 One issue per meter and finding; it goes away when the finding clears. Two
 problems have a fix flow (repairs.py): a Fluksometer sensor whose sign is the
 wrong way round, and a counter that went backwards (accept its new value).
+
+The issues' titles also word every finding in the binary sensors' attributes
+and the `wattkeeper_data_quality` events, in Home Assistant's language.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import translation
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
@@ -42,6 +48,11 @@ ISSUE_TEXTS: Final[Mapping[CheckId, IssueText]] = {
     ),
     CheckId.COUNTER_JUMP: IssueText(translation_key="data_quality_counter_jump"),
 }
+# A counter reset is a notice, never an issue: only its title is used, as a message.
+NOTICE_TEXTS: Final[Mapping[CheckId, IssueText]] = {
+    CheckId.COUNTER_RESET: IssueText(translation_key="data_quality_counter_reset"),
+}
+_PLACEHOLDER: Final = re.compile(r"\{(\w+)\}")
 # A wrong sign on a meter whose signs are options (Fluksometer) can be flipped.
 FLIP_SIGN_TEXT: Final = IssueText(translation_key="data_quality_flip_sign", fix=FixHint.FLIP_SIGN)
 
@@ -60,6 +71,26 @@ class QualityIssues:
         self._hass = hass
         self._entry = entry
         self._open: dict[str, set[str]] = {}
+
+    async def async_load_texts(self) -> None:
+        """Load the issues' texts in Home Assistant's language (for `message`)."""
+        await translation.async_get_translations(
+            self._hass, self._hass.config.language, "issues", {DOMAIN}
+        )
+
+    def message(self, identity: MeterIdentity, finding: Finding) -> str | None:
+        """The finding in a sentence: its issue's title; None until the texts are loaded."""
+        text = ISSUE_TEXTS.get(finding.check_id) or NOTICE_TEXTS.get(finding.check_id)
+        if text is None:
+            return None
+        titles = translation.async_get_cached_translations(
+            self._hass, self._hass.config.language, "issues", DOMAIN
+        )
+        title = titles.get(f"component.{DOMAIN}.issues.{text.translation_key}.title")
+        if title is None:
+            return None
+        placeholders = self._placeholders(identity, finding)
+        return _PLACEHOLDER.sub(lambda match: placeholders.get(match[1], match[0]), title)
 
     def issue_id(self, serial: str, finding_key: str) -> str:
         return f"data_quality_{self._entry.entry_id}_{serial}_{finding_key}"
@@ -121,15 +152,25 @@ class QualityIssues:
 
     def _placeholders(self, identity: MeterIdentity, finding: Finding) -> dict[str, str]:
         since = dt_util.as_local(finding.since).strftime("%Y-%m-%d %H:%M")
-        placeholders = {**finding.placeholders, "name": identity.name, "since": since}
+        # The meter as the user named its device.
+        device = dr.async_get(self._hass).async_get_device(identifiers={(DOMAIN, identity.serial)})
+        name = (device.name_by_user or device.name) if device is not None else None
+        placeholders = {**finding.placeholders, "name": name or identity.name, "since": since}
         if finding.series is not None:
-            placeholders["series"] = self._series_name(identity.serial, finding.series)
+            placeholders["series"] = self._series_name(
+                identity.serial, finding.series, placeholders["name"]
+            )
         return placeholders
 
-    def _series_name(self, serial: str, series: str) -> str:
-        """The sensor's friendly name where one exists, else the series id."""
+    def _series_name(self, serial: str, series: str, device_name: str) -> str:
+        """The sensor's name where one exists, else the series id. Without the
+        device's name, which the texts give before it ("P1 meter: Power ...")."""
         entity_id = er.async_get(self._hass).async_get_entity_id(
             "sensor", DOMAIN, f"{serial}_{series}"
         )
         state = self._hass.states.get(entity_id) if entity_id is not None else None
-        return state.name if state is not None else series
+        if state is None:
+            return series
+        if state.name.startswith(f"{device_name} "):
+            return state.name[len(device_name) + 1 :]
+        return state.name

@@ -22,7 +22,8 @@ class Severity(StrEnum):
 
 
 class CheckId(StrEnum):
-    """Stable check ids; they double as translation keys for the messages."""
+    """Stable check ids for attributes and event data. The glue words each one
+    in the user's language from its repair issue's title (quality_issues.py)."""
 
     GAP = "gap"
     STUCK_VALUE = "stuck_value"
@@ -57,11 +58,6 @@ class Finding:
     fix: FixHint | None = None
 
     @property
-    def message_key(self) -> str:
-        """Translation key of the message (also the repair issue's key)."""
-        return self.check_id.value
-
-    @property
     def key(self) -> str:
         """Identifies this problem across evaluations."""
         if self.series is None:
@@ -74,7 +70,6 @@ class Finding:
             "check": self.check_id.value,
             "series": self.series,
             "severity": self.severity.value,
-            "message_key": self.message_key,
             "placeholders": dict(self.placeholders),
             "since": self.since.isoformat(),
             "fix": self.fix.value if self.fix is not None else None,
