@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from statistics import mean
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -427,8 +428,9 @@ async def test_a_meter_down_at_start_raises_the_repair_issue_after_ten_minutes(
         attempts = sim.connections
         async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=5))
         await until(
-            lambda: sim.connections > attempts
-            and entry.state is not ConfigEntryState.SETUP_IN_PROGRESS
+            lambda: (
+                sim.connections > attempts and entry.state is not ConfigEntryState.SETUP_IN_PROGRESS
+            )
         )
         await hass.async_block_till_done()
 
@@ -589,6 +591,26 @@ async def test_diagnostics_redact_ids_and_keys(
     assert diagnostics["snapshot"]["identity"]["serial"] == "**REDACTED**"
     assert diagnostics["meter_stats"]["telegrams"] >= 1
     assert diagnostics["meter_stats"]["decrypt_errors"] == 0
+
+
+async def test_diagnostics_redact_the_serial_port_path(
+    hass: HomeAssistant, sims: Sims, hass_client: ClientSessionGenerator, tmp_path: Path
+) -> None:
+    """A cable's stable path carries its USB serial number."""
+    sim = sims("5")
+    by_id = tmp_path / "usb-FTDI_FT232R_USB_UART_A10KMEC3-if00-port0"
+    by_id.symlink_to(await sim.start_pty())
+    entry = await add_dsmr_serial(hass, str(by_id))
+    await telegrams(entry, 1)
+    meter, _ = parts(entry)
+    assert meter.address == str(by_id)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    text = json.dumps(diagnostics, default=str)
+    assert "A10KMEC3" not in text
+    assert str(tmp_path) not in text
+    assert diagnostics["entry"]["data"]["device"] == "**REDACTED**"
+    assert diagnostics["entry"]["data"]["transport"] == "serial"
+    assert diagnostics["meter_stats"]["received_bytes"] > 0
 
 
 async def test_belgian_sub_meters_redacted_too(

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import serial.tools.list_ports  # type: ignore[import-untyped]
 import serial_asyncio_fast
+from homeassistant.components import usb
+from homeassistant.components.usb.models import USBDevice
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     SOURCE_USB,
@@ -271,10 +273,45 @@ async def test_usb_discovery_follows_a_known_meter(hass: HomeAssistant, sims: Si
     assert meter.address == path
 
 
+# (vid, pid, USB product string) as pyserial reports them.
+P1_CABLES = [
+    ("0403", "6001", "FT232R USB UART"),
+    ("0403", "6001", "P1 Converter Cable"),
+    ("0403", "6015", "FT230X Basic UART"),
+    ("0403", "6015", "FT231X USB UART"),
+    ("0403", "6015", "FT234XD"),
+    ("0403", "6015", "Slimme meter P1 kabel"),
+    ("10C4", "EA60", "CP2102 USB to UART Bridge Controller"),
+    ("067B", "2303", "USB-Serial Controller"),
+    ("067B", "23A3", "USB-Serial Controller"),
+]
+# Same chips in other roles: not offered as a P1 cable.
+NOT_P1_CABLES = [
+    ("0403", "6015", "FT240X USB FIFO"),
+    ("10C4", "EA60", "Sonoff Zigbee 3.0 USB Dongle Plus"),
+    ("0403", "6010", "Dual RS232-HS"),
+]
+
+
 async def test_usb_matchers_cover_common_p1_cables(hass: HomeAssistant) -> None:
     matchers = [m for m in await async_get_usb(hass) if m["domain"] == DOMAIN]
     vendors = {m["vid"] for m in matchers}
     assert vendors == {"0403", "10C4", "067B"}  # FTDI, Silicon Labs CP210x, Prolific
+
+    def matched(vid: str, pid: str, description: str) -> bool:
+        device = USBDevice(
+            device="/dev/ttyUSB0",
+            vid=vid,
+            pid=pid,
+            serial_number="A10KMEC3",
+            manufacturer="FTDI",
+            description=description,
+        )
+        # Home Assistant's own matching rule (vid/pid, then lower-case patterns).
+        return any(usb._is_matching(device, matcher) for matcher in matchers)
+
+    assert [cable for cable in P1_CABLES if not matched(*cable)] == []
+    assert [cable for cable in NOT_P1_CABLES if matched(*cable)] == []
 
 
 async def test_reconfigure_moves_the_meter_and_keeps_it(hass: HomeAssistant, sims: Sims) -> None:

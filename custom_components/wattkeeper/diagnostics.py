@@ -28,6 +28,7 @@ TO_REDACT = {
     "equipment_id",
     "device_id",  # CT boards are named after the host
     "decryption_key",  # Luxembourg Smarty meters
+    "device",  # a P1 cable's /dev/serial/by-id path holds its USB serial number
     "title",
 }
 
