@@ -253,6 +253,87 @@ async def test_usb_discovery_asks_then_adds(hass: HomeAssistant, sims: Sims) -> 
     assert (again["type"], again["reason"]) == (FlowResultType.ABORT, "already_configured")
 
 
+async def test_usb_discovery_of_a_smarty_cable_asks_for_the_key(
+    hass: HomeAssistant, sims: Sims
+) -> None:
+    sim = sims("5L", key=SMARTY_KEY)
+    path = await sim.start_pty()
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USB}, data=usb_info(path)
+    )
+    assert result["step_id"] == "dsmr_usb_confirm"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"version": CHOICE["5L"]}
+    )
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "dsmr_smarty")
+    assert _suggested(result, "decryption_key") is None
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"decryption_key": SMARTY_KEY}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    assert dict(result["data"]) == {
+        "kind": "dsmr",
+        "transport": "serial",
+        CONF_DEVICE: path,
+        "dsmr_version": "5L",
+        "decryption_key": SMARTY_KEY,
+    }
+    assert result["result"].unique_id == serial_of("5L")
+    await hass.async_block_till_done()
+    assert result["result"].state is ConfigEntryState.LOADED
+
+
+async def test_a_serial_port_in_use_is_refused(hass: HomeAssistant, sims: Sims) -> None:
+    """One port takes one reader: a second entry on it would fight the first."""
+    sim = sims("5")
+    path = await sim.start_pty()
+    flow_id = await start_flow(hass, "serial")
+    result = await hass.config_entries.flow.async_configure(flow_id, serial_input(path))
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    await hass.async_block_till_done()
+    entry = result["result"]
+    connects = parts(entry)[0].stats.connects
+    flow_id = await start_flow(hass, "serial")
+    result = await hass.config_entries.flow.async_configure(flow_id, serial_input(path, "5"))
+    assert (result["type"], result["errors"]) == (FlowResultType.FORM, {"base": "link_in_use"})
+    # Refused before listening: the entry kept its port.
+    assert entry.state is ConfigEntryState.LOADED
+    assert parts(entry)[0].stats.connects == connects
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_reconfigure_into_smarty_keeps_the_key(hass: HomeAssistant, sims: Sims) -> None:
+    """A Smarty meter moves from its network bridge to a cable; the stored key is offered."""
+    sim = sims("5L", key=SMARTY_KEY)
+    await sim.start_tcp()
+    path = await sim.start_pty()
+    entry = await add_dsmr(hass, sim, "5L")
+    result = await _reconfigure(hass, entry)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "dsmr_serial"}
+    )
+    assert _suggested(result, "version") == "v5l"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], serial_input(path, "5L")
+    )
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "dsmr_smarty")
+    assert _suggested(result, "decryption_key") == SMARTY_KEY
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"decryption_key": SMARTY_KEY}
+    )
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "reconfigure_successful")
+    assert dict(entry.data) == {
+        "kind": "dsmr",
+        "transport": "serial",
+        CONF_DEVICE: path,
+        "dsmr_version": "5L",
+        "decryption_key": SMARTY_KEY,
+    }
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert parts(entry)[0].address == path
+
+
 async def test_usb_discovery_follows_a_known_meter(hass: HomeAssistant, sims: Sims) -> None:
     """The meter was on a network bridge; now its cable is plugged in here."""
     sim = sims("5B")
