@@ -346,7 +346,10 @@ def build(language: str) -> dict[str, Any]:
     parts = sorted((SOURCES / language).glob("*.json"), key=lambda p: (p.stem != "common", p.stem))
     for path in parts:
         merge(content, json.loads(path.read_text(encoding="utf-8")), f"{language}/{path.name}")
+    # Generated names first; a part may add entities of its own (with states, attributes).
+    from_parts = content.pop("entity", {})
     content["entity"] = entity_section(language)
+    merge(content["entity"], from_parts, f"{language}/entity")
     return content
 
 

@@ -1,4 +1,4 @@
-"""A Huawei SUN2000 twin: a pymodbus TCP server on 127.0.0.1 with the driver's register map.
+"""A Huawei SUN2000 twin: a pymodbus TCP server on 127.0.0.1 serving Huawei's register map.
 
 Each unit id is one inverter with its house: PV strings follow a day curve
 (sunrise to sunset, with passing clouds) on a simulated clock, a household
@@ -7,12 +7,14 @@ and the DTSU666-H meter sees the rest and counts import and export. Energy
 counters integrate from midnight in one-minute steps, so a clock set to 13:00
 shows a morning's yield.
 
-The twin writes registers in Huawei's own conventions (meter power positive
-when feeding the grid) and keeps the ground truth in Wattkeeper's (import
-positive), so tests compare what the driver decodes against what the twin
-knows, value for value. Faults switch at run time: slow answers, no answer,
-exceptions (illegal address, device busy), dropped connections, and refusing
-a second connection as the SDongle does. Every request is logged.
+The twin writes registers from its own table (`sun2000_table`, not the
+driver's map) in Huawei's conventions (meter power positive when feeding the
+grid) and keeps the ground truth in Wattkeeper's (import positive), so tests
+compare what the driver decodes against what the twin knows, value for value.
+Faults switch at run time: slow answers, no answer, exceptions (illegal
+address, device busy), dropped connections, and refusing a second connection
+as the SDongle does. Every request is logged; `wait_for()` lets a test wait
+until the twin has seen what it expects instead of sleeping.
 
 Run: python -m simulators.sun2000 --port 5020 --units 1,2
 """
@@ -24,7 +26,7 @@ import asyncio
 import contextlib
 import math
 import random
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -33,34 +35,25 @@ from typing import Final
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.pdu.register_message import ReadHoldingRegistersResponse
 
-from custom_components.wattkeeper.meters import sun2000_codec as codec
 from custom_components.wattkeeper.meters import sun2000_compat as compat
-from custom_components.wattkeeper.meters.sun2000_planner import touches_forbidden
-from custom_components.wattkeeper.meters.sun2000_registers import (
+from custom_components.wattkeeper.meters.sun2000_tcpserver import ModbusRequestServer
+
+from .sun2000_table import (
     BATTERY_STATUS,
     DEVICE_STATUS,
     METER_STATUS,
-    REGISTERS_BY_NAME,
-    RUNTIME,
-    DataType,
-    Part,
-    Register,
+    REGISTERS,
+    UNDOCUMENTED,
+    alarm_text,
+    encode,
+    quantize,
 )
-from custom_components.wattkeeper.meters.sun2000_tcpserver import ModbusRequestServer
 
-# Meter flows Huawei reports from the grid's side (export positive).
-_HUAWEI_NEGATES: Final = frozenset(
-    {
-        "meter_active_power",
-        "meter_reactive_power",
-        *(f"meter_power_l{p}" for p in (1, 2, 3)),
-        *(f"meter_current_l{p}" for p in (1, 2, 3)),
-    }
-)
 _REFUSE_GRACE: Final = 0.05  # let a client's old connection finish closing first
 _LAG: Final = 35.0  # W the battery leaves to the grid while following the house
 _STEP: Final = 60.0  # seconds per integration step of the energy counters
 _MAX_BACKFILL: Final = timedelta(days=2)
+_WAIT_LIMIT: Final = 10.0  # s a test waits for the twin before giving up
 
 
 class Fault(StrEnum):
@@ -72,6 +65,8 @@ class Fault(StrEnum):
     ILLEGAL_ADDRESS = "illegal_address"  # exception 02
     BUSY = "busy"  # exception 06
     DROP = "drop"  # close the connection instead of answering
+    SHORT_ANSWER = "short_answer"  # answer one register fewer than asked for
+    NO_INVERTER = "no_inverter"  # exception 0B: the dongle gets no answer from the inverter
 
 
 @dataclass(slots=True, kw_only=True)
@@ -110,20 +105,20 @@ class InverterSpec:
     unit_id: int = 1
     serial: str = "HV2250012345"
     model: str = "SUN2000-6KTL-M1"
+    model_id: int = 424
+    phases: int = 3
     pv_strings: int = 2
     peak_w: float = 6000.0
     meter: bool = True
     battery: bool = True
     battery_capacity_wh: int = 10000
+    battery_serial: str = "HV2310054321"
     sunrise: float = 6.5  # hours
     sunset: float = 20.5
     seed: int = 1
 
 
-def _q(name: str, value: float) -> float:
-    """`value` rounded to what the register can carry, as the driver will decode it."""
-    gain = REGISTERS_BY_NAME[name].gain
-    return round(value * gain) / gain
+_q = quantize
 
 
 @dataclass
@@ -156,6 +151,7 @@ class SimulatedInverter:
         self._now = midnight
         self._state: dict[str, float] = self._instant(midnight)
         self.registers: dict[int, int] = {}
+        self.overrides: dict[int, int] = {}  # raw words a test put in place
         self.truth: dict[str, float | str] = {}
         self.refresh(now, force=True)
 
@@ -220,10 +216,10 @@ class SimulatedInverter:
         st["reactive_power"] = reactive
         st["power_factor"] = _q("power_factor", ac / math.hypot(ac, reactive) if ac else 1.0)
         minute = moment.minute + moment.second / 60
-        for p in (1, 2, 3):
+        for p in range(1, s.phases + 1):
             volts = _q(f"grid_voltage_l{p}", 230 + 2.5 * math.sin(minute / 9 + p))
             st[f"grid_voltage_l{p}"] = volts
-            st[f"grid_current_l{p}"] = _q(f"grid_current_l{p}", ac / 3 / volts)
+            st[f"grid_current_l{p}"] = _q(f"grid_current_l{p}", ac / s.phases / volts)
         st["grid_frequency"] = _q("grid_frequency", 50 + 0.03 * math.sin(minute))
         st["internal_temperature"] = _q("internal_temperature", 18 + 30 * irr)
         st["device_status"] = 0x0200 if ac > 0 else 0xA000
@@ -301,7 +297,7 @@ class SimulatedInverter:
 
     def _publish(self) -> None:
         s, c = self.spec, self._c
-        st = dict(self._state)
+        st: dict[str, float | str | None] = dict(self._state)
         st["accumulated_yield"] = _q("accumulated_yield", c.yield_total)
         st["daily_yield"] = _q("daily_yield", c.yield_day)
         st["meter_imported_energy"] = _q("meter_imported_energy", c.imported)
@@ -311,61 +307,53 @@ class SimulatedInverter:
         st["battery_day_charge"] = _q("battery_day_charge", c.charged_day)
         st["battery_day_discharge"] = _q("battery_day_discharge", c.discharged_day)
         st["meter_status"] = 1 if s.meter else 0
-        if not s.battery:
-            for name in [n for n in st if n.startswith("battery_")]:
-                st[name] = 0
-        if not s.meter:
-            for name in [n for n in st if n.startswith("meter_")]:
-                st[name] = 0
-        identity: dict[str, str | float] = {
+        st["meter_type"] = 1
+        st["battery_capacity"] = s.battery_capacity_wh if s.battery else 0
+        st["battery_serial"] = s.battery_serial if s.battery else ""
+        st |= {f"alarm_{n}": word for n, word in enumerate(self.alarms, start=1)}
+        st |= {
             **self.identity,
-            "model_id": 424,
+            "model_id": s.model_id,
             "pv_strings": s.pv_strings,
             "mppt_count": (s.pv_strings + 1) // 2,
             "rated_power": s.peak_w,
-            "meter_type": 1,
-            "battery_capacity": s.battery_capacity_wh if s.battery else 0,
         }
+        for p in range(s.phases + 1, 4):
+            # A single-phase inverter has no phase B and C: Huawei's "no value".
+            st[f"grid_voltage_l{p}"] = st[f"grid_current_l{p}"] = None
+        for prefix, present in (("battery_", s.battery), ("meter_", s.meter)):
+            if not present:
+                for name in [n for n in st if n.startswith(prefix) and n != "battery_serial"]:
+                    st[name] = 0
         registers: dict[int, int] = {}
-        for name, register in REGISTERS_BY_NAME.items():
-            value: str | float | None = identity.get(name, st.get(name))
-            if name == "alarms":
-                words = list(self.alarms)
-            elif register.dtype is DataType.STR:
-                words = codec.encode_text(register, str(value or ""))
-            else:
-                number = float(value or 0)
-                if name in _HUAWEI_NEGATES:
-                    number = -number
-                words = codec.encode_int(register, round(number * register.gain))
-            for offset, word in enumerate(words):
+        for name, register in REGISTERS.items():
+            value = st.get(name, 0)
+            for offset, word in enumerate(encode(name, value)):
                 registers[register.address + offset] = word
-        self.registers = registers
+        self.registers = registers | self.overrides
         self.truth = self._truth(st)
 
-    def _truth(self, st: Mapping[str, float]) -> dict[str, float | str]:
+    def _truth(self, st: Mapping[str, float | str | None]) -> dict[str, float | str]:
+        s = self.spec
+        present = {"inverter", *(["meter"] if s.meter else []), *(["battery"] if s.battery else [])}
         truth: dict[str, float | str] = {}
-        present = {Part.INVERTER, *([Part.METER] if self.spec.meter else [])}
-        if self.spec.battery:
-            present.add(Part.BATTERY)
-        single_phase = "-L1" in self.spec.model.upper()
-        for register in RUNTIME:
-            key = register.key
-            if register.part not in present or key is None:
+        for name, register in REGISTERS.items():
+            field = register.field
+            value = st.get(name)
+            if field is None or field.split(".")[0] not in present or value is None:
                 continue
-            if key.channel is not None and int(key.channel) > self.spec.pv_strings:
+            if name.startswith("pv") and int(name[2:].split("_")[0]) > s.pv_strings:
                 continue
-            if single_phase and register.part is Part.INVERTER and (key.phase or 1) > 1:
-                continue
-            truth[register.field] = st[register.name]
-        for j in range(1, self.spec.pv_strings + 1):
-            truth[f"inverter.pv_power_c{j}"] = st[f"pv{j}_voltage"] * st[f"pv{j}_current"]
-        truth["inverter.device_status"] = DEVICE_STATUS[int(st["device_status"])]
-        truth["inverter.alarms"] = codec.text(REGISTERS_BY_NAME["alarms"], list(self.alarms))
-        if self.spec.meter:
+            truth[field] = float(value)
+        for j in range(1, s.pv_strings + 1):
+            volts, amps = float(st[f"pv{j}_voltage"] or 0), float(st[f"pv{j}_current"] or 0)
+            truth[f"inverter.pv_power_c{j}"] = volts * amps
+        truth["inverter.device_status"] = DEVICE_STATUS[int(st["device_status"] or 0)]
+        truth["inverter.alarms"] = alarm_text(self.alarms)
+        if s.meter:
             truth["meter.meter_status"] = METER_STATUS[1]
-        if self.spec.battery:
-            truth["battery.battery_status"] = BATTERY_STATUS[int(st["battery_status"])]
+        if s.battery:
+            truth["battery.battery_status"] = BATTERY_STATUS[int(st["battery_status"] or 0)]
         return truth
 
 
@@ -407,8 +395,13 @@ class Sun2000Simulator:
         self._in_flight: dict[int, int] = {}
         self._refusing: set[int] = set()
         self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._changed = asyncio.Event()
         self._server = ModbusRequestServer(
-            self._answer, host=host, port=port, on_connect=self._on_connect
+            self._answer,
+            host=host,
+            port=port,
+            on_connect=self._on_connect,
+            on_disconnect=lambda _: self._notify(),
         )
 
     # Lifecycle.
@@ -419,6 +412,25 @@ class Sun2000Simulator:
     @property
     def open_connections(self) -> tuple[int, ...]:
         return self._server.connections
+
+    @property
+    def settled(self) -> bool:
+        """No request in flight and no second connection waiting for the twin's verdict."""
+        return not self._refusing and not any(self._in_flight.values())
+
+    async def wait_for(self, condition: Callable[[], bool]) -> None:
+        """Wait until `condition()` holds; it is checked each time the twin's state changes.
+
+        Changes are requests arriving or answered, connections opening or closing,
+        and second connections refused or let through.
+        """
+        async with asyncio.timeout(_WAIT_LIMIT):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
 
     async def start(self) -> None:
         await self._server.start()
@@ -449,6 +461,12 @@ class Sun2000Simulator:
         device.alarms = words
         device.refresh(self.clock.now(), force=True)
 
+    def poke(self, unit: int, words: Mapping[int, int]) -> None:
+        """Serve these raw words (address → word) for `unit` from now on, whatever the physics."""
+        device = self.devices[unit]
+        device.overrides.update(words)
+        device.refresh(self.clock.now(), force=True)
+
     # Ground truth.
     def truth(self, unit: int) -> dict[str, float | str]:
         """Every field the driver should report for `unit`, in Wattkeeper's conventions."""
@@ -465,6 +483,7 @@ class Sun2000Simulator:
     # Serving.
     def _on_connect(self, connection: int) -> None:
         self.connections_opened += 1
+        self._notify()
         if self.refuse_second_connection and len(self._server.connections) > 1:
             # Decide after a moment: the client may still be closing its old one.
             self._refusing.add(connection)
@@ -476,6 +495,7 @@ class Sun2000Simulator:
         if (timer := self._timers.pop(connection, None)) is not None:
             timer.cancel()
         self._refusing.discard(connection)
+        self._notify()
         others = [c for c in self._server.connections if c != connection]
         if connection in self._server.connections and others:
             self._server.drop(connection)
@@ -509,10 +529,12 @@ class Sun2000Simulator:
         in_flight = self._in_flight.get(connection, 0) + 1
         self._in_flight[connection] = in_flight
         self.max_in_flight = max(self.max_in_flight, in_flight)
+        self._notify()
         try:
             response, entry.outcome = await self._respond(pdu, connection)
         finally:
             self._in_flight[connection] -= 1
+            self._notify()
         return response
 
     async def _respond(self, pdu: ModbusPDU, connection: int) -> tuple[ModbusPDU | None, str]:
@@ -530,7 +552,13 @@ class Sun2000Simulator:
             return _exception(pdu, compat.DEVICE_BUSY)
         if fault is Fault.ILLEGAL_ADDRESS:
             return _exception(pdu, compat.ILLEGAL_ADDRESS)
-        return self._read(pdu)
+        if fault is Fault.NO_INVERTER:
+            return _exception(pdu, compat.GATEWAY_NO_RESPONSE)
+        response, outcome = self._read(pdu)
+        if fault is Fault.SHORT_ANSWER and isinstance(response, ReadHoldingRegistersResponse):
+            response.registers = response.registers[:-1]
+            outcome = "short"
+        return response, outcome
 
     def _read(self, pdu: ModbusPDU) -> tuple[ModbusPDU, str]:
         if pdu.function_code != 3:
@@ -542,7 +570,8 @@ class Sun2000Simulator:
         start, end = pdu.address, pdu.address + pdu.count
         if not 1 <= pdu.count <= self.max_registers:
             return _exception(pdu, compat.ILLEGAL_VALUE)
-        if start < 30000 or end > 50000 or touches_forbidden(start, end):
+        undocumented = start <= UNDOCUMENTED[-1] and UNDOCUMENTED[0] < end
+        if start < 30000 or end > 50000 or undocumented:
             return _exception(pdu, compat.ILLEGAL_ADDRESS)
         device.refresh(self.clock.now())
         words = [device.registers.get(address, 0) for address in range(start, end)]
@@ -553,11 +582,11 @@ def _exception(pdu: ModbusPDU, code: int) -> tuple[ModbusPDU, str]:
     return ExceptionResponse(pdu.function_code, code), f"exception {code}"
 
 
-def register_words(sim: Sun2000Simulator, unit: int, register: Register) -> list[int]:
-    """The words the twin serves for `register` of `unit` right now."""
+def register_words(sim: Sun2000Simulator, unit: int, address: int, count: int) -> list[int]:
+    """The words the twin serves for `count` registers from `address` of `unit` right now."""
     device = sim.devices[unit]
     device.refresh(sim.clock.now())
-    return [device.registers.get(register.address + i, 0) for i in range(register.count)]
+    return [device.registers.get(address + i, 0) for i in range(count)]
 
 
 @contextlib.asynccontextmanager

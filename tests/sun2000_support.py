@@ -29,7 +29,13 @@ FAST = ConnectionOptions(
 )
 NOON = datetime(2025, 6, 21, 13, 0, tzinfo=UTC)
 SECOND = InverterSpec(
-    unit_id=2, serial="HV2250067890", model="SUN2000-5KTL-L1", meter=False, battery=False, seed=2
+    unit_id=2,
+    serial="HV2250067890",
+    model="SUN2000-5KTL-L1",
+    phases=1,
+    meter=False,
+    battery=False,
+    seed=2,
 )
 
 
@@ -94,6 +100,11 @@ async def poll(hass: HomeAssistant, entry: ConfigEntry, times: int = 1) -> None:
             hass, dt_util.utcnow() + entry.runtime_data.coordinator.update_interval
         )
         await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def poll_inverter(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Poll until one poll has read the inverter and battery (the meter is read every poll)."""
+    await poll(hass, entry, driver(entry).reads_until_inverter)
 
 
 def entity_id(hass: HomeAssistant, unique_id: str, platform: str = "sensor") -> str:

@@ -1,8 +1,7 @@
-"""SUN2000 entities per device, exact values, Modbus requests per poll, the Energy dashboard."""
+"""SUN2000 entities per device, exact values, status and alarms, requests per poll, Energy."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -24,9 +23,19 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.wattkeeper.meters.sun2000_registers import Part
+from custom_components.wattkeeper.sun2000_fields import TEXT_ENTITIES
 from simulators.sun2000 import InverterSpec, SimClock, Sun2000Simulator, running
 
-from .sun2000_support import NOON, SECOND, add_sun2000, driver, entity_id, poll, use_fast_links
+from .sun2000_support import (
+    NOON,
+    SECOND,
+    add_sun2000,
+    driver,
+    entity_id,
+    poll,
+    poll_inverter,
+    use_fast_links,
+)
 
 SERIAL = "HV2250012345"
 # Sub-devices carry the inverter's serial with the part as suffix.
@@ -72,13 +81,13 @@ def _field(unique_id: str, parts: dict[str, Part]) -> str | None:
 def _field_sensors(
     hass: HomeAssistant, entry: ConfigEntry, parts: dict[str, Part] = PART_OF_SERIAL
 ) -> dict[str, er.RegistryEntry]:
-    """The sensors that show a driver field, by field (other features add sensors too)."""
+    """The sensors that show a driver's numeric field, by field (other features add sensors too)."""
     device = driver(entry).device
     assert device is not None
     found: dict[str, er.RegistryEntry] = {}
     for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id):
         field = _field(e.unique_id, parts)
-        if e.domain == "sensor" and field in device.fields:
+        if e.domain == "sensor" and field in device.fields and field not in TEXT_ENTITIES:
             found[field] = e
     return found
 
@@ -98,6 +107,9 @@ async def test_entities_per_device(
     assert sorted(d.name or "" for d in devices) == ["Battery", "Power meter", "SUN2000-6KTL-M1"]
     ours = {e.entity_id for e in _field_sensors(hass, entry).values()}
     ours.add(entity_id(hass, f"{SERIAL}_connected", "binary_sensor"))
+    ours.add(entity_id(hass, f"{SERIAL}_alarms", "binary_sensor"))
+    ours.add(entity_id(hass, f"{SERIAL}_device_status"))
+    ours.add(entity_id(hass, f"{SERIAL}-battery_battery_status"))
     for device in devices:
         entities = sorted(
             (
@@ -151,7 +163,7 @@ async def test_states_equal_the_ground_truth(
 ) -> None:
     """Morning surplus charges and exports, evening and night discharge and import."""
     clock.advance(90)
-    await poll(hass, entry)
+    await poll_inverter(hass, entry)
     truth = sim.truth(1)
     shown = 0
     for field, registry_entry in _field_sensors(hass, entry).items():
@@ -167,6 +179,66 @@ async def test_states_equal_the_ground_truth(
         assert (meter_power < 0, battery_power > 0) == (True, True)  # exporting, charging
     else:
         assert (meter_power > 0, battery_power < 0) == (True, True)  # importing, discharging
+    # Status texts are entities too, in their translated states' keys.
+    assert _text_state(hass, f"{SERIAL}_device_status") == truth["inverter.device_status"]
+    battery = _text_state(hass, f"{SERIAL}-battery_battery_status")
+    assert battery == truth["battery.battery_status"]
+    assert _text_state(hass, f"{SERIAL}_alarms", "binary_sensor") == "off"
+
+
+def _text_state(hass: HomeAssistant, unique_id: str, platform: str = "sensor") -> str:
+    state = hass.states.get(entity_id(hass, unique_id, platform))
+    assert state is not None
+    return state.state
+
+
+async def test_status_and_alarms_follow_the_inverter(
+    hass: HomeAssistant, sim: Sun2000Simulator, clock: SimClock, entry: ConfigEntry
+) -> None:
+    status, alarms = (
+        entity_id(hass, f"{SERIAL}_device_status"),
+        entity_id(hass, f"{SERIAL}_alarms", "binary_sensor"),
+    )
+    state = hass.states.get(status)
+    assert state is not None
+    assert state.state == "on_grid"
+    assert "standby_no_irradiation" in state.attributes["options"]
+    sim.set_alarms(1, (1 << 7, 1 << 3, 0))
+    await poll_inverter(hass, entry)
+    state = hass.states.get(alarms)
+    assert state is not None
+    assert state.state == "on"
+    assert state.attributes["alarms"] == ["Grid loss (2032)", "Overtemperature (2063)"]
+    sim.set_alarms(1, (0, 0, 0))
+    clock.set(NOON.replace(hour=23))  # night: no irradiation
+    await poll_inverter(hass, entry)
+    assert _text_state(hass, f"{SERIAL}_device_status") == "standby_no_irradiation"
+    assert _text_state(hass, f"{SERIAL}_alarms", "binary_sensor") == "off"
+    # A status code the map does not know is unknown, not an error.
+    sim.poke(1, {32089: 0x0B00})
+    await poll_inverter(hass, entry)
+    assert _text_state(hass, f"{SERIAL}_device_status") == "unknown"
+
+
+METER_BLOCK = (37100, 38)
+# Strings and alarms, the inverter block, the meter block, battery power, battery energy.
+FULL_POLL = [(32008, 12), (32064, 52), METER_BLOCK, (37760, 7), (37780, 8)]
+
+
+async def test_the_meter_is_polled_every_10_s_the_inverter_every_30_s(
+    hass: HomeAssistant, sim: Sun2000Simulator, entry: ConfigEntry
+) -> None:
+    assert dict(entry.options) == {"scan_interval": 10, "inverter_interval": 30}
+    assert entry.runtime_data.coordinator.update_interval == timedelta(seconds=10)
+    sim.clear_log()
+    await poll(hass, entry, times=6)
+    assert [(r.address, r.count) for r in sim.requests] == (
+        [METER_BLOCK, METER_BLOCK, *FULL_POLL] * 2
+    )
+    # Between inverter readings its entities keep the last one.
+    state = hass.states.get(entity_id(hass, f"{SERIAL}_pv_power"))
+    assert state is not None
+    assert state.state == _as_state(sim.truth(1)["inverter.pv_power"])
 
 
 async def test_requests_per_poll_follow_the_enabled_entities(
@@ -181,17 +253,8 @@ async def test_requests_per_poll_follow_the_enabled_entities(
         "grid_frequency",
         "meter_frequency",
     } & planned == set()
-    sim.clear_log()
-    await poll(hass, entry)
-    # Strings and alarms, the inverter block, the meter block, battery power, battery energy.
-    assert [(r.address, r.count) for r in sim.requests] == [
-        (32008, 12),
-        (32064, 52),
-        (37100, 38),
-        (37760, 7),
-        (37780, 8),
-    ]
-    assert len(meter.plan) == 5
+    assert [(r.address, r.count) for r in meter.plan] == FULL_POLL
+    assert [(r.address, r.count) for r in meter.plan_of(Part.METER)] == [METER_BLOCK]
 
     registry = er.async_get(hass)
     energies = [
@@ -209,19 +272,14 @@ async def test_requests_per_poll_follow_the_enabled_entities(
         )
     await hass.async_block_till_done()
     sim.clear_log()
-    await poll(hass, entry)
-    assert [(r.address, r.count) for r in sim.requests] == [
-        (32008, 12),
-        (32064, 52),
-        (37100, 38),
-        (37760, 7),
-    ]
+    await poll_inverter(hass, entry)
+    assert [(r.address, r.count) for r in sim.requests][-4:] == FULL_POLL[:4]
 
     # Enabled again: read at once, and the entity returns with Home Assistant's reload.
     registry.async_update_entity(entity_id(hass, energies[0]), disabled_by=None)
     await hass.async_block_till_done()
     sim.clear_log()
-    await poll(hass, entry)
+    await poll_inverter(hass, entry)
     assert (37780, 2) in [(r.address, r.count) for r in sim.requests]  # just that counter
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=31))
     await hass.async_block_till_done(wait_background_tasks=True)
@@ -237,17 +295,24 @@ async def test_enabling_an_entity_during_a_poll_waits_for_the_poll(
     charged = entity_id(hass, f"{SERIAL}-battery_battery_charge_energy")
     registry.async_update_entity(charged, disabled_by=er.RegistryEntryDisabler.USER)
     await hass.async_block_till_done()
+    coordinator, meter = entry.runtime_data.coordinator, driver(entry)
+    while meter.reads_until_inverter > 1:  # the next poll reads the battery
+        await coordinator.async_refresh()
     sim.latency = 0.05  # each answer takes a moment, like a dongle's RS-485 hop
-    coordinator = entry.runtime_data.coordinator
+    sim.clear_log()
     refresh = hass.async_create_task(coordinator.async_refresh())
-    await asyncio.sleep(0.02)
-    assert sim.requests[-1].outcome == "pending"  # a poll is under way
+    await sim.wait_for(lambda: any(r.outcome == "pending" for r in sim.requests))
     registry.async_update_entity(charged, disabled_by=None)
     await refresh
-    # The poll finished with the plan it started with; the next one reads the counter too.
+    # The poll finished with the plan it started with; the next full one reads the counter too.
     assert coordinator.last_update_success
+    assert (37780, 8) not in [(r.address, r.count) for r in sim.requests]
     sim.clear_log()
-    await coordinator.async_refresh()
+    while True:
+        full = meter.reads_until_inverter == 1
+        await coordinator.async_refresh()
+        if full:
+            break
     assert coordinator.last_update_success
     assert (37780, 8) in [(r.address, r.count) for r in sim.requests]
 

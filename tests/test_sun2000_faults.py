@@ -11,6 +11,7 @@ from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.translation import async_get_translations
 from pymodbus.client import AsyncModbusTcpClient
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
@@ -20,7 +21,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.wattkeeper.const import CONF_SCAN_INTERVAL, DOMAIN
 from custom_components.wattkeeper.meters import sun2000_compat as compat
 from custom_components.wattkeeper.meters.sun2000_connection import Sun2000Connection
-from custom_components.wattkeeper.meters.sun2000_registers import REGISTERS_BY_NAME
+from custom_components.wattkeeper.meters.sun2000_registers import REGISTERS_BY_NAME, Part
 from custom_components.wattkeeper.sun2000_entry import CONF_PROXY, CONF_PROXY_PORT
 from custom_components.wattkeeper.sun2000_link import link_users
 from simulators.sun2000 import (
@@ -42,6 +43,7 @@ from .sun2000_support import (
     free_port,
     one_link_at_a_time,
     poll,
+    poll_inverter,
     use_fast_links,
 )
 
@@ -81,26 +83,43 @@ def _assert_truth(hass: HomeAssistant, sim: Sun2000Simulator) -> None:
 
 
 async def _assert_one_connection(sim: Sun2000Simulator, refused: int = 0) -> None:
-    await asyncio.sleep(0.06)  # past the twin's grace: it would have refused a second one by now
+    # Once the twin has judged every new connection and seen every closed one go.
+    await sim.wait_for(lambda: sim.settled and len(sim.open_connections) <= 1)
     assert sim.connections_refused == refused
     assert len(sim.open_connections) == 1
     one_link_at_a_time(sim)
 
 
 @pytest.mark.parametrize(
-    "fault", [Fault.SLOW, Fault.NO_ANSWER, Fault.ILLEGAL_ADDRESS, Fault.BUSY, Fault.DROP]
+    ("fault", "message"),
+    [
+        (Fault.SLOW, "sun2000_timeout"),
+        (Fault.NO_ANSWER, "sun2000_timeout"),
+        (Fault.ILLEGAL_ADDRESS, "sun2000_rejected"),
+        (Fault.BUSY, "sun2000_busy"),
+        (Fault.NO_INVERTER, "sun2000_no_inverter"),
+        (Fault.DROP, "sun2000_cannot_connect"),
+        (Fault.SHORT_ANSWER, "sun2000_mismatch"),
+    ],
 )
 async def test_fault_makes_entities_unavailable_then_recovers(
     hass: HomeAssistant,
     sim: Sun2000Simulator,
     entry: ConfigEntry,
     fault: Fault,
+    message: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     _assert_truth(hass, sim)
     sim.set_fault(fault)
     caplog.clear()
     await poll(hass, entry, times=2)
+    # Each failure kind has a translated message saying what to do.
+    failure = entry.runtime_data.coordinator.last_exception
+    assert failure is not None
+    assert failure.translation_key == f"update_{message}"
+    texts = await async_get_translations(hass, "en", "exceptions", {DOMAIN})
+    assert "{error}" in texts[f"component.{DOMAIN}.exceptions.update_{message}.message"]
     assert _state(hass, f"{SERIAL}_pv_power") == STATE_UNAVAILABLE
     assert _state(hass, f"{SERIAL}-meter_power") == STATE_UNAVAILABLE
     assert _state(hass, f"{SERIAL}-battery_battery_soc") == STATE_UNAVAILABLE
@@ -128,11 +147,13 @@ async def test_dongle_reboot_and_another_client_in_between(
         assert _state(hass, f"{SERIAL}_pv_power") == STATE_UNAVAILABLE
         assert sim.connections_refused >= 1  # our attempts, never the other program's link
         assert len(sim.open_connections) == 1
-        assert entry.runtime_data.coordinator.last_exception is not None
-        assert "allows one Modbus connection" in str(entry.runtime_data.coordinator.last_exception)
+        failure = entry.runtime_data.coordinator.last_exception
+        assert failure is not None
+        assert "allows one Modbus connection" in str(failure)
+        assert failure.translation_key == "update_sun2000_one_connection"
     finally:
         await other.close()
-    await asyncio.sleep(0.01)
+    await sim.wait_for(lambda: sim.settled and not sim.open_connections)
     refused = sim.connections_refused
     sim.clear_log()
     await poll(hass, entry)
@@ -162,7 +183,7 @@ async def test_two_inverters_on_one_dongle_share_one_connection(
 
     # The last one closes it.
     assert await hass.config_entries.async_unload(second.entry_id)
-    await asyncio.sleep(0.02)
+    await sim.wait_for(lambda: not sim.open_connections)
     assert link_users(hass, "127.0.0.1", sim.port) == 0
     assert sim.open_connections == ()
 
@@ -211,7 +232,9 @@ async def test_proxy_serves_a_second_client_while_home_assistant_polls(
                     register.address, count=register.count, **compat.unit(1)
                 )
                 assert not response.isError()
-                assert response.registers == register_words(sim, 1, register)
+                assert response.registers == register_words(
+                    sim, 1, register.address, register.count
+                )
                 reads += 1
         return reads
 
@@ -233,7 +256,9 @@ async def test_proxy_serves_a_second_client_while_home_assistant_polls(
     assert proxy.served == 12
     # Both went through Home Assistant's one connection, one request at a time.
     assert sim.connections_opened == opened
-    assert len(sim.requests) == 12 + 3 * len(driver(entry).plan)
+    # Three polls: the meter alone twice, then everything.
+    meter = driver(entry)
+    assert len(sim.requests) == 12 + 2 * len(meter.plan_of(Part.METER)) + len(meter.plan)
     await _assert_one_connection(sim)
 
     # Unloading stops the proxy with the entry.
@@ -272,17 +297,17 @@ async def test_diagnostics_show_status_texts_and_hide_the_serial_and_address(
     entry: ConfigEntry,
 ) -> None:
     sim.set_alarms(1, (0, 1 << 3, 0))
-    await poll(hass, entry)
+    await poll_inverter(hass, entry)
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     text = str(diagnostics)
     assert SERIAL not in text
     assert "127.0.0.1" not in text
     snapshot = diagnostics["snapshot"]
-    # Status and alarms are texts, not sensors: diagnostics is where they show.
-    assert snapshot["texts"] == {"device_status": "On-grid", "alarms": "Overtemperature (2063)"}
+    # The status and alarm texts behind the status sensors and the alarm sensor.
+    assert snapshot["texts"] == {"device_status": "on_grid", "alarms": "Overtemperature (2063)"}
     assert [sub["texts"] for sub in snapshot["sub_meters"]] == [
-        {"meter_status": "Normal"},
-        {"battery_status": "Running"},
+        {"meter_status": "normal"},
+        {"battery_status": "running"},
     ]
-    assert diagnostics["entry"]["options"] == {CONF_SCAN_INTERVAL: 10}
+    assert diagnostics["entry"]["options"] == {CONF_SCAN_INTERVAL: 10, "inverter_interval": 30}
     assert snapshot["values"]["pv_power"] == sim.truth(1)["inverter.pv_power"]

@@ -15,7 +15,11 @@ from custom_components.wattkeeper import flow_sun2000
 from custom_components.wattkeeper.const import CONF_KIND, CONF_SCAN_INTERVAL, DOMAIN
 from custom_components.wattkeeper.meters.model import MeterIdentity
 from custom_components.wattkeeper.meters.sun2000_connection import Sun2000Connection
-from custom_components.wattkeeper.sun2000_entry import CONF_PROXY, CONF_PROXY_PORT
+from custom_components.wattkeeper.sun2000_entry import (
+    CONF_INVERTER_INTERVAL,
+    CONF_PROXY,
+    CONF_PROXY_PORT,
+)
 from custom_components.wattkeeper.sun2000_link import link_users
 from simulators.sun2000 import Fault, InverterSpec, SimClock, Sun2000Simulator, running
 
@@ -53,12 +57,12 @@ async def test_probe_finds_every_inverter_and_each_becomes_an_entry(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "sun2000_pick"
     assert result["description_placeholders"] == {"count": "2", "host": "127.0.0.1"}
-    # Every unit id 0-16 was asked once; only units 1 and 2 answered.
-    assert [(r.unit, r.address, r.count) for r in sim.requests[:17]] == [
-        (unit, 30000, 50) for unit in range(17)
+    # Unit ids from 1 up, once each, until three in a row past unit 2 had no inverter.
+    assert [(r.unit, r.address, r.count) for r in sim.requests[:5]] == [
+        (unit, 30000, 50) for unit in range(1, 6)
     ]
-    # 15 "no device" answers, and not one pymodbus ERROR line for them.
-    assert sum(r.outcome == "exception 11" for r in sim.requests) == 15
+    # 3 "no device" answers, and not one pymodbus ERROR line for them.
+    assert sum(r.outcome == "exception 11" for r in sim.requests) == 3
     assert [
         r for r in caplog.records if r.name.startswith("pymodbus") and r.levelname == "ERROR"
     ] == []
@@ -80,9 +84,9 @@ async def test_probe_finds_every_inverter_and_each_becomes_an_entry(
         {CONF_KIND: "sun2000", CONF_HOST: "127.0.0.1", CONF_PORT: sim.port, "unit_id": unit}
         for unit in (1, 2)
     ]
-    # 10 s with a power meter attached, 30 s for an inverter alone.
+    # With a power meter: the meter every 10 s, the inverter and battery every 30 s.
     assert [dict(e.options) for e in entries] == [
-        {CONF_SCAN_INTERVAL: 10},
+        {CONF_SCAN_INTERVAL: 10, CONF_INVERTER_INTERVAL: 30},
         {CONF_SCAN_INTERVAL: 30},
     ]
     assert [e.runtime_data.coordinator.update_interval.total_seconds() for e in entries] == [
@@ -252,29 +256,51 @@ async def test_reconfigure_to_another_inverter_aborts(
         assert entry.data[CONF_PORT] == sim.port
 
 
-async def test_options_set_interval_and_proxy(hass: HomeAssistant, sim: Sun2000Simulator) -> None:
+async def test_options_set_intervals_and_proxy(hass: HomeAssistant, sim: Sun2000Simulator) -> None:
     first, second = await add_sun2000(hass, sim)
     result = await hass.config_entries.options.async_init(first.entry_id)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "sun2000_options"
-    with pytest.raises(InvalidData):  # 5 s is the least the dongle sustains
-        await hass.config_entries.options.async_configure(
-            result["flow_id"], {CONF_SCAN_INTERVAL: 4, CONF_PROXY: False, CONF_PROXY_PORT: 5020}
-        )
+    assert [str(key) for key in result["data_schema"].schema] == [
+        CONF_SCAN_INTERVAL,
+        CONF_INVERTER_INTERVAL,
+        CONF_PROXY,
+        CONF_PROXY_PORT,
+    ]
+    for interval in (CONF_SCAN_INTERVAL, CONF_INVERTER_INTERVAL):
+        with pytest.raises(InvalidData):  # 5 s is the least the dongle sustains
+            await hass.config_entries.options.async_configure(
+                result["flow_id"],
+                {
+                    CONF_SCAN_INTERVAL: 10,
+                    CONF_INVERTER_INTERVAL: 30,
+                    interval: 4,
+                    CONF_PROXY: False,
+                    CONF_PROXY_PORT: 5020,
+                },
+            )
     port = free_port()
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_SCAN_INTERVAL: 7, CONF_PROXY: True, CONF_PROXY_PORT: port}
-    )
+    chosen = {
+        CONF_SCAN_INTERVAL: 7,
+        CONF_INVERTER_INTERVAL: 20,
+        CONF_PROXY: True,
+        CONF_PROXY_PORT: port,
+    }
+    result = await hass.config_entries.options.async_configure(result["flow_id"], chosen)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert first.options == {CONF_SCAN_INTERVAL: 7, CONF_PROXY: True, CONF_PROXY_PORT: port}
+    assert first.options == chosen
     assert first.runtime_data.coordinator.update_interval.total_seconds() == 7
-    proxy = driver(first).proxy
+    # 20 s rounded up to a multiple of 7 s: the inverter every third poll.
+    meter = driver(first)
+    assert meter.reads_until_inverter == 3
+    proxy = meter.proxy
     assert proxy is not None
     assert proxy.port == port
 
-    # The second inverter cannot take the same proxy port.
+    # An inverter without a power meter has one interval; it cannot take the same proxy port.
     result = await hass.config_entries.options.async_init(second.entry_id)
+    assert CONF_INVERTER_INTERVAL not in [str(key) for key in result["data_schema"].schema]
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_SCAN_INTERVAL: 30, CONF_PROXY: True, CONF_PROXY_PORT: port}
     )
@@ -284,7 +310,7 @@ async def test_options_set_interval_and_proxy(hass: HomeAssistant, sim: Sun2000S
     # Switching the proxy off again stops it.
     result = await hass.config_entries.options.async_init(first.entry_id)
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_SCAN_INTERVAL: 7, CONF_PROXY: False, CONF_PROXY_PORT: port}
+        result["flow_id"], {**chosen, CONF_PROXY: False}
     )
     await hass.async_block_till_done(wait_background_tasks=True)
     assert driver(first).proxy is None

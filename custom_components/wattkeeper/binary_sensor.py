@@ -18,6 +18,7 @@ from .entity import WattkeeperEntity
 from .quality_entity import async_setup_quality_sensors
 from .recorder_entities import add_recorder_binary_sensors
 from .recorder_runtime import RecorderConfigEntry
+from .sun2000_status import add_sun2000_binary_sensors
 
 PARALLEL_UPDATES = 0
 
@@ -33,6 +34,7 @@ async def async_setup_entry(
     coordinator = entry.runtime_data.coordinator
     async_add_entities([ConnectedSensor(coordinator)])
     async_setup_quality_sensors(hass, entry, async_add_entities)
+    add_sun2000_binary_sensors(entry, async_add_entities)
 
 
 class ConnectedSensor(WattkeeperEntity, BinarySensorEntity):

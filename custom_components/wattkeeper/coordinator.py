@@ -34,8 +34,15 @@ class WattkeeperRuntime:
 
 
 def translated_update_failed(err: MeterError) -> UpdateFailed:
-    """The one place meter errors become Home Assistant's transient failure."""
-    if isinstance(err, MeterDisabledError):
+    """The one place meter errors become Home Assistant's transient failure.
+
+    A driver error may name a message of its own that tells the user what to
+    do (its `translation_key`, under "exceptions" as `update_<key>`).
+    """
+    own = getattr(err, "translation_key", None)
+    if isinstance(own, str):
+        key = own
+    elif isinstance(err, MeterDisabledError):
         key = "api_disabled"
     elif isinstance(err, MeterDataError):
         key = "invalid_data"

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final
 
 import voluptuous as vol
-from homeassistant.config_entries import ConfigFlow, OptionsFlow
+from homeassistant.config_entries import ConfigEntryState, ConfigFlow, OptionsFlow
 from homeassistant.config_entries import ConfigFlowResult as Result
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.helpers import selector
 
 from .const import CONF_KIND, CONF_SCAN_INTERVAL, DOMAIN, LOGGER
-from .meters.errors import MeterConnectionError, MeterError, MeterTimeoutError
+from .meters.errors import MeterConnectionError, MeterError
 from .meters.model import MeterIdentity, MeterKind
 from .meters.sun2000 import (
     DEFAULT_INVERTER_INTERVAL,
@@ -29,8 +30,13 @@ from .meters.sun2000 import (
     Sun2000Meter,
     probe,
 )
-from .meters.sun2000_connection import ModbusUnavailableError, Sun2000Connection
+from .meters.sun2000_connection import (
+    ModbusUnavailableError,
+    OtherClientError,
+    Sun2000Connection,
+)
 from .sun2000_entry import (
+    CONF_INVERTER_INTERVAL,
     CONF_PROXY,
     CONF_PROXY_PORT,
     CONF_UNIT_ID,
@@ -57,11 +63,11 @@ _ADDRESS_SCHEMA = vol.Schema(
 
 @dataclass(frozen=True, slots=True)
 class FoundInverter:
-    """An inverter the probe found, and the polling interval it should start with."""
+    """An inverter the probe found, and the polling intervals it should start with."""
 
     unit_id: int
     identity: MeterIdentity
-    interval: int  # seconds
+    intervals: dict[str, int]  # option → seconds
 
     def label(self) -> str:
         return f"{self.identity.model} ({self.identity.serial}, unit {self.unit_id})"
@@ -76,11 +82,8 @@ def _entry_data(host: str, port: int, unit_id: int) -> dict[str, Any]:
     }
 
 
-def _link_error(connection: Sun2000Connection, connects: int, requests: int) -> str:
-    """Name what went wrong with the link; a dongle that drops a fresh link has another client."""
-    if connection.connects > connects and connection.requests == requests:
-        return "one_connection"
-    return "cannot_connect"
+def _seconds(interval: timedelta) -> int:
+    return int(interval.total_seconds())
 
 
 async def _inverters(
@@ -89,12 +92,16 @@ async def _inverters(
     """Every inverter behind `connection` by serial; with its parts to pick the interval."""
     found: dict[str, FoundInverter] = {}
     for unit, identity in (await probe(connection, time_limit=PROBE_TIME_LIMIT)).items():
-        interval = DEFAULT_INVERTER_INTERVAL
+        # The coordinator polls at the fastest part's pace: the power meter's, when there is one.
+        intervals = {CONF_SCAN_INTERVAL: _seconds(DEFAULT_INVERTER_INTERVAL)}
         if with_parts:
             device = await Sun2000Meter(connection, unit).discover()
             if device.meter is not None:
-                interval = DEFAULT_METER_INTERVAL
-        found[identity.serial] = FoundInverter(unit, identity, int(interval.total_seconds()))
+                intervals = {
+                    CONF_SCAN_INTERVAL: _seconds(DEFAULT_METER_INTERVAL),
+                    CONF_INVERTER_INTERVAL: _seconds(DEFAULT_INVERTER_INTERVAL),
+                }
+        found[identity.serial] = FoundInverter(unit, identity, intervals)
     return found
 
 
@@ -213,16 +220,15 @@ class Sun2000FlowMixin(ConfigFlow):
     ) -> tuple[dict[str, FoundInverter] | None, str]:
         """The inverters at host:port by serial; on failure, the flow's error key."""
         connection = acquire_link(self.hass, host, port)
-        connects, requests = connection.connects, connection.requests
         try:
             with quiet_pymodbus():
                 found = await _inverters(connection, with_parts=with_parts)
         except ModbusUnavailableError:
             return None, "device_busy"
-        except MeterTimeoutError:
+        except OtherClientError:
+            return None, "one_connection"
+        except MeterConnectionError:  # also a timeout: the address answers nothing useful
             return None, "cannot_connect"
-        except MeterConnectionError:
-            return None, _link_error(connection, connects, requests)
         except MeterError:
             LOGGER.exception("Unexpected answer from the SUN2000 at %s:%d", host, port)
             return None, "unknown"
@@ -236,7 +242,7 @@ class Sun2000FlowMixin(ConfigFlow):
         return {
             CONF_SERIAL: inverter.identity.serial,
             "title": inverter.identity.name,
-            CONF_SCAN_INTERVAL: inverter.interval,
+            "intervals": inverter.intervals,
             **_entry_data(self._sun_host, self._sun_port, inverter.unit_id),
         }
 
@@ -244,57 +250,73 @@ class Sun2000FlowMixin(ConfigFlow):
         return self.async_create_entry(
             title=data["title"],
             data=_entry_data(data[CONF_HOST], data[CONF_PORT], data[CONF_UNIT_ID]),
-            options={CONF_SCAN_INTERVAL: data[CONF_SCAN_INTERVAL]},
+            options=dict(data["intervals"]),
         )
 
 
+def _interval_selector() -> selector.NumberSelector:
+    return selector.NumberSelector(
+        selector.NumberSelectorConfig(
+            min=MIN_INTERVAL.total_seconds(),
+            max=3600,
+            step=1,
+            unit_of_measurement="s",
+            mode=selector.NumberSelectorMode.BOX,
+        )
+    )
+
+
 class Sun2000OptionsFlowMixin(OptionsFlow):
-    """Options of a SUN2000 entry: polling interval and the Modbus proxy."""
+    """Options of a SUN2000 entry: polling intervals and the Modbus proxy."""
 
     async def async_step_sun2000_options(self, user_input: dict[str, Any] | None = None) -> Result:
         errors: dict[str, str] = {}
+        has_meter = self._sun_has_meter()
         if user_input is not None:
             options = {
                 CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
                 CONF_PROXY: bool(user_input[CONF_PROXY]),
                 CONF_PROXY_PORT: int(user_input[CONF_PROXY_PORT]),
             }
+            if has_meter:
+                options[CONF_INVERTER_INTERVAL] = int(user_input[CONF_INVERTER_INTERVAL])
             port = proxy_port(options)
             if port is not None and port in self._sun_proxy_ports_of_others():
                 errors[CONF_PROXY_PORT] = "proxy_port_in_use"
             else:
                 return self.async_create_entry(data=options)
-        current = {
-            CONF_SCAN_INTERVAL: self._sun_interval(),
-            CONF_PROXY: self.config_entry.options.get(CONF_PROXY, False),
-            CONF_PROXY_PORT: self.config_entry.options.get(CONF_PROXY_PORT, DEFAULT_PROXY_PORT),
+        current = self.config_entry.options
+        defaults = {
+            CONF_SCAN_INTERVAL: current.get(
+                CONF_SCAN_INTERVAL,
+                _seconds(DEFAULT_METER_INTERVAL if has_meter else DEFAULT_INVERTER_INTERVAL),
+            ),
+            CONF_INVERTER_INTERVAL: current.get(
+                CONF_INVERTER_INTERVAL, _seconds(DEFAULT_INVERTER_INTERVAL)
+            ),
+            CONF_PROXY: current.get(CONF_PROXY, False),
+            CONF_PROXY_PORT: current.get(CONF_PROXY_PORT, DEFAULT_PROXY_PORT),
             **(user_input or {}),
         }
-        schema = vol.Schema(
-            {
-                vol.Required(CONF_SCAN_INTERVAL): selector.NumberSelector(
-                    selector.NumberSelectorConfig(
-                        min=MIN_INTERVAL.total_seconds(),
-                        max=3600,
-                        step=1,
-                        unit_of_measurement="s",
-                        mode=selector.NumberSelectorMode.BOX,
-                    )
-                ),
-                vol.Required(CONF_PROXY): selector.BooleanSelector(),
-                vol.Required(CONF_PROXY_PORT): _PORT,
-            }
-        )
+        fields: dict[vol.Marker, Any] = {vol.Required(CONF_SCAN_INTERVAL): _interval_selector()}
+        if has_meter:
+            fields[vol.Required(CONF_INVERTER_INTERVAL)] = _interval_selector()
+        fields[vol.Required(CONF_PROXY)] = selector.BooleanSelector()
+        fields[vol.Required(CONF_PROXY_PORT)] = _PORT
         return self.async_show_form(
             step_id="sun2000_options",
-            data_schema=self.add_suggested_values_to_schema(schema, current),
+            data_schema=self.add_suggested_values_to_schema(vol.Schema(fields), defaults),
             errors=errors,
         )
 
-    def _sun_interval(self) -> float:
-        # The flow stores the interval that suits the device; this is only a fallback.
-        default = DEFAULT_INVERTER_INTERVAL.total_seconds()
-        return float(self.config_entry.options.get(CONF_SCAN_INTERVAL, default))
+    def _sun_has_meter(self) -> bool:
+        """Whether the inverter has a power meter: as found at setup, else as the flow stored."""
+        entry = self.config_entry
+        if entry.state is ConfigEntryState.LOADED:
+            meter = entry.runtime_data.meter
+            if isinstance(meter, Sun2000Meter) and meter.device is not None:
+                return meter.device.meter is not None
+        return CONF_INVERTER_INTERVAL in entry.options
 
     def _sun_proxy_ports_of_others(self) -> set[int]:
         """Proxy ports other SUN2000 entries listen on."""

@@ -37,7 +37,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .capacity_sensor import async_setup_capacity_sensors
+from .capacity_sensor import async_setup_capacity_sensors, meter_figure_attributes
 from .const import CONF_KIND, KIND_RECORDER
 from .coordinator import SnapshotCoordinator, WattkeeperConfigEntry
 from .dsmr_sensor import add_dsmr_sensors
@@ -46,6 +46,7 @@ from .flukso_sensor import add_flukso_sensors
 from .meters.model import TEXT_MONTHLY_PEAK_AT, MeterIdentity, Quantity, QuantityKey, Snapshot
 from .recorder_entities import add_recorder_sensors
 from .recorder_runtime import RecorderConfigEntry
+from .sun2000_status import add_sun2000_sensors
 from .write_throttle import ThrottledWrites, write_interval
 
 PARALLEL_UPDATES = 0  # the coordinator does all I/O
@@ -410,10 +411,12 @@ async def async_setup_entry(
         if new:
             async_add_entities(new)
 
+    # First, so the capacity tariff has seen a reading before the sensors show it.
+    await async_setup_capacity_sensors(hass, entry, async_add_entities)
     add_new_series()
     entry.async_on_unload(coordinator.async_add_listener(add_new_series))
-    await async_setup_capacity_sensors(hass, entry, async_add_entities)
     add_dsmr_sensors(entry, async_add_entities)
+    add_sun2000_sensors(entry, async_add_entities)
     add_flukso_sensors(entry, async_add_entities)
 
 
@@ -458,9 +461,12 @@ class QuantitySensor(ThrottledWrites, WattkeeperEntity, SensorEntity):
     def extra_state_attributes(self) -> dict[str, Any] | None:
         snapshot = self.snapshot
         attributes_fn = self.entity_description.attributes_fn
-        if attributes_fn is None or snapshot is None:
-            return None
-        return attributes_fn(snapshot)
+        attributes = attributes_fn(snapshot) if attributes_fn and snapshot else {}
+        # A meter's own capacity-tariff figure gets ours next to it.
+        attributes |= meter_figure_attributes(
+            self.hass, self.coordinator.config_entry.entry_id, self.meter_serial, self.key.quantity
+        )
+        return attributes or None
 
 
 def _placeholders(

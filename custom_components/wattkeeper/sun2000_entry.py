@@ -6,11 +6,16 @@ only the fields of enabled entities (and follows the entity registry when the
 user enables or disables one), and runs the Modbus proxy when the options ask
 for it. The generic setup in `__init__.py` calls `identify()`, `read()` and
 `close()`; `close()` gives everything back, also after a failed setup.
+
+The coordinator polls at the entry's `scan_interval`: with a power meter
+that is the meter's interval, and the inverter and battery are read every
+`inverter_interval` (rounded up to a multiple of it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from homeassistant.const import CONF_HOST, CONF_PORT
@@ -18,10 +23,10 @@ from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 
-from .const import DOMAIN, LOGGER
+from .const import CONF_SCAN_INTERVAL, DOMAIN, LOGGER
 from .coordinator import WattkeeperConfigEntry
 from .meters.model import MeterIdentity
-from .meters.sun2000 import Sun2000Device, Sun2000Meter
+from .meters.sun2000 import DEFAULT_INVERTER_INTERVAL, Sun2000Device, Sun2000Meter
 from .meters.sun2000_proxy import Sun2000Proxy
 from .sun2000_fields import enabled_fields
 from .sun2000_link import acquire_link, quiet_pymodbus, release_link
@@ -29,6 +34,7 @@ from .sun2000_link import acquire_link, quiet_pymodbus, release_link
 CONF_UNIT_ID: Final = "unit_id"
 CONF_PROXY: Final = "proxy"
 CONF_PROXY_PORT: Final = "proxy_port"
+CONF_INVERTER_INTERVAL: Final = "inverter_interval"
 DEFAULT_PROXY_PORT: Final = 5020
 # Other clients on the network reach the proxy on every interface of this host.
 PROXY_HOST: Final = "0.0.0.0"  # noqa: S104
@@ -41,12 +47,21 @@ def proxy_port(options: Any) -> int | None:
     return int(options.get(CONF_PROXY_PORT, DEFAULT_PROXY_PORT))
 
 
+def inverter_every(options: Mapping[str, Any]) -> int:
+    """Every how many polls the inverter and battery are read (the meter is, every poll)."""
+    poll = float(options.get(CONF_SCAN_INTERVAL, DEFAULT_INVERTER_INTERVAL.total_seconds()))
+    inverter = float(options.get(CONF_INVERTER_INTERVAL, DEFAULT_INVERTER_INTERVAL.total_seconds()))
+    return max(1, math.ceil(inverter / poll))
+
+
 class Sun2000EntryMeter(Sun2000Meter):
     """One inverter of one config entry, on the connection it shares with its dongle's others."""
 
     def __init__(self, hass: HomeAssistant, entry: WattkeeperConfigEntry) -> None:
         connection = acquire_link(hass, entry.data[CONF_HOST], entry.data[CONF_PORT])
-        super().__init__(connection, int(entry.data[CONF_UNIT_ID]))
+        super().__init__(
+            connection, int(entry.data[CONF_UNIT_ID]), inverter_every=inverter_every(entry.options)
+        )
         self._hass = hass
         self._entry = entry
         self._unsubscribe: Callable[[], None] | None = None

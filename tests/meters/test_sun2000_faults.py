@@ -56,10 +56,15 @@ def _one_link_at_a_time(sim: Sun2000Simulator) -> None:
     assert sim.max_in_flight == 1
 
 
+async def _settled(sim: Sun2000Simulator) -> None:
+    """Until the twin has seen every connection the driver closed go, and judged every new one."""
+    await sim.wait_for(lambda: sim.settled and len(sim.open_connections) <= 1)
+
+
 async def _recovers(meter: Sun2000Meter, sim: Sun2000Simulator) -> None:
     sim.clear_fault()
     assert snapshot_fields(await meter.read()) == sim.truth(1)
-    await asyncio.sleep(0.05)  # let the twin see any connection the driver closed
+    await _settled(sim)
     assert len(sim.open_connections) == 1
     _one_link_at_a_time(sim)
 
@@ -71,7 +76,9 @@ async def test_slow_answer_times_out_and_the_late_answer_is_never_used(
     assert snapshot_fields(await meter.read()) == sim.truth(1)
     # The retry went over a fresh connection, so the late answer had nowhere to land.
     assert meter.connection.connects == 2
-    await asyncio.sleep(sim.slow_seconds)
+    # The twin sends its late answer to the connection the driver has closed.
+    await sim.wait_for(lambda: sim.requests[0].outcome != "pending")
+    assert sim.requests[0].outcome == "ok"
     assert snapshot_fields(await meter.read()) == sim.truth(1)
     _one_link_at_a_time(sim)
 
@@ -143,8 +150,7 @@ async def test_dropping_every_time_is_a_connection_error(
 
 async def test_dongle_reboot_between_polls(meter: Sun2000Meter, sim: Sun2000Simulator) -> None:
     await meter.read()
-    sim.drop_connections()
-    await asyncio.sleep(0.01)
+    sim.drop_connections()  # whether or not the driver noticed yet, the next read reconnects
     assert snapshot_fields(await meter.read()) == sim.truth(1)
     assert meter.connection.connects == 2
 
@@ -165,7 +171,7 @@ async def test_second_connection_is_refused_with_an_actionable_message(
         assert sim.connections_refused == 1
         assert len(sim.open_connections) == 1
         await other.close()
-        await asyncio.sleep(0.02)
+        await sim.wait_for(lambda: sim.settled and not sim.open_connections)
         await meter.identify()
         assert snapshot_fields(await meter.read()) == sim.truth(1)
     finally:
@@ -187,12 +193,12 @@ async def test_cancelled_poll_leaves_no_stale_answer_behind(
 ) -> None:
     sim.set_fault(Fault.SLOW, count=1)
     poll = asyncio.ensure_future(meter.read())
-    await asyncio.sleep(0.1)
+    await sim.wait_for(lambda: bool(sim.requests))  # the slow request is on its way
     poll.cancel()
     with pytest.raises(asyncio.CancelledError):
         await poll
     assert snapshot_fields(await meter.read()) == sim.truth(1)
-    await asyncio.sleep(sim.slow_seconds)
+    await sim.wait_for(lambda: sim.requests[0].outcome != "pending")  # the late answer went out
     assert snapshot_fields(await meter.read()) == sim.truth(1)
     _one_link_at_a_time(sim)
 
@@ -205,7 +211,7 @@ async def test_a_run_of_faults_never_opens_a_second_connection(
     for _ in range(8):
         sim.set_fault(next(faults), count=1)
         assert snapshot_fields(await meter.read()) == sim.truth(1)
-    await asyncio.sleep(0.05)
+    await _settled(sim)
     assert sim.connections_refused == 0
     assert len(sim.open_connections) == 1
     _one_link_at_a_time(sim)
@@ -217,10 +223,10 @@ async def test_cancelled_while_waiting_after_connect_leaves_no_connection(
     slow_start = ConnectionOptions(wait_after_connect=0.5, timeout=0.25, cooldown=0.0)
     connection = Sun2000Connection("127.0.0.1", sim.port, slow_start)
     attempt = asyncio.ensure_future(connection.read_holding(1, 32080, 2))
-    await asyncio.sleep(0.1)
+    await sim.wait_for(lambda: bool(sim.open_connections))  # connected, now waiting
     while_waiting = sim.open_connections
     attempt.cancel()
     with pytest.raises(asyncio.CancelledError):
         await attempt
-    await asyncio.sleep(0.02)
-    assert (len(while_waiting), sim.open_connections, sim.requests) == (1, (), [])
+    await sim.wait_for(lambda: not sim.open_connections)
+    assert (len(while_waiting), sim.requests) == (1, [])

@@ -80,7 +80,9 @@ async def test_second_client_reads_while_the_driver_keeps_polling(
                     register.address, count=register.count, **compat.unit(1)
                 )
                 assert not response.isError()
-                assert response.registers == register_words(sim, 1, register)
+                assert response.registers == register_words(
+                    sim, 1, register.address, register.count
+                )
                 reads += 1
         return reads
 
@@ -92,7 +94,8 @@ async def test_second_client_reads_while_the_driver_keeps_polling(
     assert sim.connections_opened == 1
     assert sim.connections_refused == 0
     assert sim.max_in_flight == 1
-    identify = 4  # identity in two requests, meter and battery presence in two more
+    # Identity in two requests; phase B's voltage, the meter's and the battery's presence.
+    identify = 5
     assert len(sim.requests) == identify + 5 * len(meter.plan) + 20
 
 

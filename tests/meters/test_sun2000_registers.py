@@ -143,8 +143,8 @@ def test_texts_decode() -> None:
     model = REGISTERS_BY_NAME["model"]
     assert codec.text(model, codec.encode_text(model, "SUN2000-6KTL-M1")) == "SUN2000-6KTL-M1"
     status = REGISTERS_BY_NAME["device_status"]
-    assert codec.text(status, [0x0200]) == "On-grid"
-    assert codec.text(status, [0xA000]) == "Standby: no irradiation"
+    assert codec.text(status, [0x0200]) == "on_grid"
+    assert codec.text(status, [0xA000]) == "standby_no_irradiation"
     assert codec.text(status, [0x1234]) == "unknown (0x1234)"
     alarms = REGISTERS_BY_NAME["alarms"]
     assert codec.text(alarms, [0, 0, 0]) == "none"

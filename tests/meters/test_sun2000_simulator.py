@@ -43,10 +43,10 @@ async def test_a_day_from_sunrise_to_sunset() -> None:
             production = float(now["inverter.power_production"])
             if hour < 6.5 or hour > 20.5:
                 assert production == 0
-                assert now["inverter.device_status"] == "Standby: no irradiation"
+                assert now["inverter.device_status"] == "standby_no_irradiation"
             if 11 <= hour <= 15:
                 assert 2000 < production < 6000
-                assert now["inverter.device_status"] == "On-grid"
+                assert now["inverter.device_status"] == "on_grid"
             for counter in ("inverter.pv_energy", "meter.energy_import", "meter.energy_export"):
                 assert float(now[counter]) >= float(previous[counter])
             assert 0 <= float(now["battery.battery_soc"]) <= 100

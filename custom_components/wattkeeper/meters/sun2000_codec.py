@@ -12,6 +12,8 @@ from typing import Final
 
 from .sun2000_registers import DataType, Register
 
+NO_ALARMS: Final = "none"
+ALARM_SEPARATOR: Final = "; "
 INVALID: Final = {
     DataType.U16: 0xFFFF,
     DataType.I16: 0x7FFF,
@@ -57,7 +59,7 @@ def text(register: Register, words: Sequence[int]) -> str:
             for word, bit, label in register.bits
             if word < len(words) and words[word] >> bit & 1
         ]
-        return "; ".join(set_bits) if set_bits else "none"
+        return ALARM_SEPARATOR.join(set_bits) if set_bits else NO_ALARMS
     raw = raw_int(register, words)
     if raw is None:
         return "unknown"

@@ -13,7 +13,8 @@ it answers, and drops or stalls under back-to-back requests. So this class:
   behind me" does not count: it proves the link works), and always after a
   timeout or a cancelled request: a late answer would otherwise be taken for
   the next request's;
-- maps every failure to a `MeterError` whose message says what to do.
+- maps every failure to a `MeterError` whose message says what to do, and
+  whose `translation_key` names the translated message Home Assistant shows.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ GATEWAY_CODES: Final = frozenset({0x0A, 0x0B})
 class ModbusRejectedError(MeterDataError):
     """The device refused the request itself (bad function, address or count)."""
 
+    translation_key = "sun2000_rejected"
+
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
@@ -63,6 +66,34 @@ class ModbusUnavailableError(MeterConnectionError):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
+
+    @property
+    def translation_key(self) -> str:
+        return "sun2000_no_inverter" if self.code in GATEWAY_CODES else "sun2000_busy"
+
+
+class OtherClientError(MeterConnectionError):
+    """The dongle closed a fresh connection: another client holds its only one."""
+
+    translation_key = "sun2000_one_connection"
+
+
+class LinkError(MeterConnectionError):
+    """No connection to host and port, or it broke during a request."""
+
+    translation_key = "sun2000_cannot_connect"
+
+
+class NoAnswerError(MeterTimeoutError):
+    """The connection is up but the device did not answer in time."""
+
+    translation_key = "sun2000_timeout"
+
+
+class AnswerMismatchError(MeterDataError):
+    """An answer for another unit id or of another length than asked for."""
+
+    translation_key = "sun2000_mismatch"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,7 +210,7 @@ class Sun2000Connection:
             raise ModbusRejectedError(f"{where} rejected {span}: {reason}", code)
         if response.dev_id != unit or len(response.registers) != count:
             self._drop()
-            raise MeterDataError(
+            raise AnswerMismatchError(
                 f"{where}: answer does not match the request "
                 f"(unit {response.dev_id}, {len(response.registers)} of {count} registers)"
             )
@@ -215,12 +246,12 @@ class Sun2000Connection:
             try:
                 return read.result()
             except ConnectionException as exc:
-                raise MeterConnectionError(f"{self.address}: connection lost ({exc})") from exc
+                raise LinkError(f"{self.address}: connection lost ({exc})") from exc
             except ModbusException as exc:
-                raise MeterTimeoutError(f"{where}: no answer within {time_limit:g} s") from exc
+                raise NoAnswerError(f"{where}: no answer within {time_limit:g} s") from exc
         if dropped in done:
-            raise MeterConnectionError(f"{self.address} dropped the connection during a request")
-        raise MeterTimeoutError(f"{where}: no answer within {time_limit:g} s")
+            raise LinkError(f"{self.address} dropped the connection during a request")
+        raise NoAnswerError(f"{where}: no answer within {time_limit:g} s")
 
     async def _connected(self) -> AsyncModbusTcpClient:
         if self._client is not None and self._client.connected:
@@ -243,14 +274,14 @@ class Sun2000Connection:
         )
         try:
             if not await client.connect():
-                raise MeterConnectionError(
+                raise LinkError(
                     f"cannot connect to {self.address}; check the host and port (502 for the "
                     "SDongle, 6607 for the inverter's own Wi-Fi) and that Modbus TCP is enabled"
                 )
             self.connects += 1
             await asyncio.sleep(self.options.wait_after_connect)
             if lost.is_set() or not client.connected:
-                raise MeterConnectionError(
+                raise OtherClientError(
                     f"{self.address} closed the connection right after it opened: the dongle "
                     "allows one Modbus connection; close the other client"
                 )

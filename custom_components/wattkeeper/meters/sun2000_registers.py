@@ -189,38 +189,39 @@ IDENTITY: Final[tuple[Register, ...]] = (
 # What a quick probe needs: model, serial, PN and firmware, one request.
 PROBE_IDENTITY: Final = tuple(r for r in IDENTITY if r.address < 30050)
 
+# Device status (32089) → state key; the names are translations (i18n/*/sun2000.json).
 DEVICE_STATUS: Final[Mapping[int, str]] = {
-    0x0000: "Standby: initializing",
-    0x0001: "Standby: detecting insulation resistance",
-    0x0002: "Standby: detecting irradiation",
-    0x0003: "Standby: grid detecting",
-    0x0100: "Starting",
-    0x0200: "On-grid",
-    0x0201: "Grid connection: power limited",
-    0x0202: "Grid connection: self-derating",
-    0x0203: "Off-grid running",
-    0x0300: "Shutdown: fault",
-    0x0301: "Shutdown: command",
-    0x0302: "Shutdown: OVGR",
-    0x0303: "Shutdown: communication disconnected",
-    0x0304: "Shutdown: power limited",
-    0x0305: "Shutdown: manual startup required",
-    0x0306: "Shutdown: DC switches disconnected",
-    0x0307: "Shutdown: rapid cutoff",
-    0x0308: "Shutdown: input underpower",
-    0x0401: "Grid scheduling: cosφ-P curve",
-    0x0402: "Grid scheduling: Q-U curve",
-    0x0403: "Grid scheduling: PF-U curve",
-    0x0404: "Grid scheduling: dry contact",
-    0x0405: "Grid scheduling: Q-P curve",
-    0x0500: "Spot-check ready",
-    0x0501: "Spot-checking",
-    0x0600: "Inspecting",
-    0x0700: "AFCI self check",
-    0x0800: "I-V scanning",
-    0x0900: "DC input detection",
-    0x0A00: "Running: off-grid charging",
-    0xA000: "Standby: no irradiation",
+    0x0000: "standby_initializing",
+    0x0001: "standby_insulation_resistance",
+    0x0002: "standby_irradiation",
+    0x0003: "standby_grid_detecting",
+    0x0100: "starting",
+    0x0200: "on_grid",
+    0x0201: "on_grid_power_limited",
+    0x0202: "on_grid_self_derating",
+    0x0203: "off_grid",
+    0x0300: "shutdown_fault",
+    0x0301: "shutdown_command",
+    0x0302: "shutdown_ovgr",
+    0x0303: "shutdown_communication",
+    0x0304: "shutdown_power_limited",
+    0x0305: "shutdown_manual_startup",
+    0x0306: "shutdown_dc_switches",
+    0x0307: "shutdown_rapid_cutoff",
+    0x0308: "shutdown_input_underpower",
+    0x0401: "grid_scheduling_cosphi_p",
+    0x0402: "grid_scheduling_q_u",
+    0x0403: "grid_scheduling_pf_u",
+    0x0404: "grid_scheduling_dry_contact",
+    0x0405: "grid_scheduling_q_p",
+    0x0500: "spot_check_ready",
+    0x0501: "spot_checking",
+    0x0600: "inspecting",
+    0x0700: "afci_self_check",
+    0x0800: "iv_scanning",
+    0x0900: "dc_input_detection",
+    0x0A00: "off_grid_charging",
+    0xA000: "standby_no_irradiation",
 }
 
 # Alarm 1, 2 and 3 (32008-32010): (word, bit) → alarm name with Huawei's alarm ID.
@@ -275,14 +276,15 @@ ALARMS: Final[tuple[tuple[int, int, str], ...]] = (
     (2, 15, "Low battery discharge capacity (2094)"),
 )
 
-METER_STATUS: Final[Mapping[int, str]] = {0: "Offline", 1: "Normal"}
-METER_TYPE: Final[Mapping[int, str]] = {0: "single-phase", 1: "three-phase"}
+METER_STATUS: Final[Mapping[int, str]] = {0: "offline", 1: "normal"}
+METER_TYPE: Final[Mapping[int, str]] = {0: "single_phase", 1: "three_phase"}
+# Running status of the energy storage (37762) → state key, translated like DEVICE_STATUS.
 BATTERY_STATUS: Final[Mapping[int, str]] = {
-    0: "Offline",
-    1: "Standby",
-    2: "Running",
-    3: "Fault",
-    4: "Sleep mode",
+    0: "offline",
+    1: "standby",
+    2: "running",
+    3: "fault",
+    4: "sleep_mode",
 }
 
 _INV = Part.INVERTER
@@ -404,8 +406,10 @@ PRODUCTS: Final[tuple[Product, ...]] = tuple(
     for n in range(1, MAX_PV_STRINGS + 1)
 )
 
-# Read once to learn which parts exist: meter status and type, battery capacity.
+# Read once to learn which parts exist: meter status and type, battery capacity,
+# and phase B's voltage, which a single-phase inverter reports as "no value".
 DISCOVERY: Final[tuple[Register, ...]] = (
+    _num("grid_voltage_l2", 32070, _U16, _INV, _key(Quantity.VOLTAGE, phase=2), gain=10),
     _enum("meter_status", 37100, _MET, "meter_status", METER_STATUS),
     _enum("meter_type", 37125, _MET, "meter_type", METER_TYPE),
     Register(
