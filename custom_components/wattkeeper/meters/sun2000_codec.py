@@ -1,4 +1,4 @@
-"""Turn SUN2000 register words into values and back (the simulator encodes with it).
+"""Turn SUN2000 register words into values (and back, for round-trip checks).
 
 Huawei sends 32-bit values high word first and marks a value it cannot give
 with the type's largest positive number (0xFFFF, 0x7FFF, 0xFFFFFFFF,

@@ -3,12 +3,12 @@
 The map follows Huawei's public "Solar Inverter Modbus Interface Definitions"
 (issue 5, the edition for SUN2000-(2KTL-6KTL)-L1, -(3KTL-10KTL)-M1 and the
 LUNA2000 / DTSU666-H accessories). Addresses, data types and gains were taken
-from that document as the author knows it; no copy of it was at hand to
-re-check while writing, so a register found wrong on a real device should be
-fixed here and nowhere else.
+from that document as the author knows it, and tests/meters/
+test_sun2000_register_table.py checks each against a separate transcription;
+a register found wrong on a real device should be fixed here (and there).
 
-Everything the driver, the batch planner and the simulator know about the
-device's registers lives in this module as data:
+Everything the driver and the batch planner know about the device's
+registers lives in this module as data (the simulator keeps its own table):
 
 - `Register`: address, count, data type, gain, unit, the device part it
   belongs to and what it becomes (a `QuantityKey` or a text key).
