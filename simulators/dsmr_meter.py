@@ -242,6 +242,12 @@ class MeterModel:
         self.demand.month_peak_at = month + timedelta(hours=19, minutes=15)
 
 
+def next_month(month_start: datetime) -> datetime:
+    """Local midnight on the 1st of the month after `month_start`'s."""
+    year, month = divmod(month_start.month, 12)
+    return month_start.replace(year=month_start.year + year, month=month + 1, day=1)
+
+
 def _floor(moment: datetime, period: timedelta) -> datetime:
     """The start of the `period` slot `moment` is in (periods divide a day)."""
     midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from custom_components.wattkeeper.meters.model import Quantity, QuantityKey, Snapshot
 
-from .dsmr_meter import MBUS_GAS, MBUS_HEAT, MBUS_WATER, MBusMeter, MeterModel
+from .dsmr_meter import MBUS_GAS, MBUS_HEAT, MBUS_WATER, MBusMeter, MeterModel, next_month
 
 VERSIONS: Final = ("2.2", "4", "5", "5B", "5L", "5S", "Q3D")
 CHECKSUM_VERSIONS: Final = frozenset({"4", "5", "5B", "5L", "5S"})
@@ -419,8 +419,9 @@ def _be(b: _Builder, model: MeterModel, ident: Identity) -> None:
     b.raw(f"1-0:1.6.0({stamp(peak_at)})({peak}*kW)")
     b.truth.values[K(Q.MONTHLY_PEAK)] = float(Decimal(peak) * _KILO)
     b.truth.monthly_peak_at = peak_at.astimezone(UTC)
+    # Each month is stamped when the meter closed it: midnight on the 1st of the next.
     history = "".join(
-        f"({stamp(month)})({stamp(at)})({fmt(value / 1000.0, 2, 3)}*kW)"
+        f"({stamp(next_month(month))})({stamp(at)})({fmt(value / 1000.0, 2, 3)}*kW)"
         for month, at, value in reversed(demand.history)
     )
     b.raw(f"0-0:98.1.0({len(demand.history)})(1-0:1.6.0)(1-0:1.6.0){history}")

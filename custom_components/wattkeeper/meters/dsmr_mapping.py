@@ -22,6 +22,10 @@ Texts (keys are the TEXT_* constants below):
 - `monthly_peak_at`: ISO 8601 UTC time of this month's peak (BE 1.6.0).
 - `max_demand_history`: JSON list, oldest first, of
   {"month": "YYYY-MM", "at": ISO 8601 UTC or null, "value": W} (BE 98.1.0).
+  Each 98.1.0 entry is stamped when the meter closed that month, local
+  midnight on the 1st of the next one (e-MUCS P1: "(200501000000S)
+  (200423192538S)(03.695*kW)" is April's peak), so "month" is the local
+  month that ends at the stamp.
 - `power_failure_log`: JSON list of {"end": ISO 8601 UTC or null, "duration": s}
   (99.97.0).
 """
@@ -31,7 +35,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -77,6 +81,8 @@ ID_FIELDS: Final = (
 
 # Belgian capacity-tariff months are local calendar months.
 _METER_ZONE: Final = ZoneInfo("Europe/Brussels")
+# A 98.1.0 month's stamp is the start of the next month: this earlier is inside it.
+_JUST_BEFORE: Final = timedelta(seconds=1)
 
 # Telegram attribute → quantity key, for the plain one-value lines.
 _SIMPLE: Final[tuple[tuple[str, QuantityKey], ...]] = (
@@ -305,7 +311,8 @@ def _texts(telegram: Any, header: str, version: str) -> dict[str, str]:
 def _demand_history(entries: Iterable[Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for entry in entries:
-        month = _time(entry)
+        closed = _time(entry)
+        month = closed - _JUST_BEFORE if closed is not None else None
         value = _number(entry, "W")
         occurred = entry.occurred if isinstance(entry.occurred, datetime) else None
         if month is None or value is None:
