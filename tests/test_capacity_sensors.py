@@ -4,8 +4,9 @@ A frozen clock moves a minute per poll; a ledger computes by hand, from the
 twin's own import counter, what each sensor must show: the quarter-hour
 average (counter growth × 4), its projection, the month's peak and the
 12-month average of monthly peaks (each month at least 2.5 kW). The P1 twin
-also computes its own average and peak (P1DemandRegister); those win, and
-ours must agree with them.
+also computes its own average and peak (P1DemandRegister): then the meter's
+own sensors show them, Wattkeeper makes no second sensor for either, and ours
+must agree with them (attributes of the meter's sensors).
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.wattkeeper.capacity_glue import storage_key
+from custom_components.wattkeeper.const import CONF_KIND, DOMAIN
+from custom_components.wattkeeper.meters.model import MeterKind
 from custom_components.wattkeeper.quality.capacity_state import CapacityState, MonthRecord
 from simulators.homewizard import HomeWizardSimulator
 
@@ -30,6 +34,9 @@ from .quality_support import P1DemandRegister, add_homewizard_entry, entity_id, 
 
 ZONE = "Europe/Brussels"
 KEYS = ("capacity_average", "capacity_projected", "capacity_month_peak", "capacity_rolling_average")
+# Where the meter computes them itself: its own sensors, and ours that would repeat them.
+METER_KEYS = ("average_demand", "monthly_peak")
+REPEATED = ("capacity_average", "capacity_month_peak")
 
 
 @dataclass
@@ -67,12 +74,19 @@ class Ledger:
         average = data.get("active_power_average_w", own)
         remaining_h = (quarter + timedelta(minutes=15) - now) / timedelta(hours=1)
         peak_w, peak_at = self.peaks[month]
+        meter: dict[str, Any] = {}
         if "montly_power_peak_w" in data:
             stamp = datetime.strptime(str(data["montly_power_peak_timestamp"]), "%y%m%d%H%M%S")
             meter_at = stamp.replace(tzinfo=self.zone).astimezone(dt_util.UTC)
             self.published[self.month(meter_at)] = (data["montly_power_peak_w"], meter_at)
             if month in self.published:
                 peak_w, peak_at = self.published[month]
+            # The meter's peak may still be last month's: ours of that month is its match.
+            meter = {
+                "meter_peak": data["montly_power_peak_w"],
+                "meter_peak_at": meter_at,
+                "own_meter_month_peak": self.peaks[self.month(meter_at)][0],
+            }
         effective = {m: p for m, (p, _) in self.peaks.items()} | {
             m: p for m, (p, _) in self.published.items()
         }
@@ -87,6 +101,7 @@ class Ledger:
             "peak_at": peak_at,
             "rolling": sum(counted) / len(counted),
             "months": len(counted),
+            **meter,
         }
 
 
@@ -114,28 +129,48 @@ class Clock:
         await self.hass.async_block_till_done(wait_background_tasks=True)
 
 
-def states(hass: HomeAssistant, serial: str) -> dict[str, Any]:
+def states(hass: HomeAssistant, serial: str, *, meter: bool = False) -> dict[str, Any]:
+    """The capacity figures shown: ours, and the meter's own where it has them."""
+    keys = [k for k in KEYS if k not in REPEATED] + list(METER_KEYS) if meter else KEYS
     result = {}
-    for key in KEYS:
+    for key in keys:
         state = hass.states.get(entity_id(hass, f"{serial}_{key}"))
         assert state is not None
         result[key] = state
+    if meter:
+        registry = er.async_get(hass)
+        for key in REPEATED:
+            assert registry.async_get_entity_id("sensor", DOMAIN, f"{serial}_{key}") is None
     return result
 
 
 def check(hass: HomeAssistant, serial: str, expected: dict[str, Any], *, meter: bool) -> None:
-    shown = states(hass, serial)
-    average = shown["capacity_average"]
-    assert float(average.state) == pytest.approx(expected["average"], abs=0.05)
-    assert average.attributes["own_value"] == pytest.approx(expected["own_average"], abs=0.05)
-    assert average.attributes["source"] == ("meter" if meter else "wattkeeper")
-    assert average.attributes["agrees"] is (True if meter else None)
+    shown = states(hass, serial, meter=meter)
+    if meter:
+        average = shown["average_demand"]
+        assert float(average.state) == pytest.approx(expected["average"], abs=0.05)
+        assert average.attributes["wattkeeper_value"] == pytest.approx(
+            expected["own_average"], abs=0.05
+        )
+        assert average.attributes["agrees"] is True
+        peak = shown["monthly_peak"]
+        assert float(peak.state) == pytest.approx(expected["meter_peak"], abs=0.05)
+        assert peak.attributes["peak_at"] == expected["meter_peak_at"]
+        assert peak.attributes["wattkeeper_value"] == pytest.approx(
+            expected["own_meter_month_peak"], abs=0.05
+        )
+    else:
+        average = shown["capacity_average"]
+        assert float(average.state) == pytest.approx(expected["average"], abs=0.05)
+        assert average.attributes["own_value"] == pytest.approx(expected["own_average"], abs=0.05)
+        assert average.attributes["source"] == "wattkeeper"
+        assert average.attributes["agrees"] is None
+        peak = shown["capacity_month_peak"]
+        assert float(peak.state) == pytest.approx(expected["month_peak"], abs=0.05)
+        assert peak.attributes["own_value"] == pytest.approx(expected["own_month_peak"], abs=0.05)
+        assert peak.attributes["peak_at"] == expected["peak_at"]
     projected = shown["capacity_projected"]
     assert float(projected.state) == pytest.approx(expected["projected"], abs=0.05)
-    peak = shown["capacity_month_peak"]
-    assert float(peak.state) == pytest.approx(expected["month_peak"], abs=0.05)
-    assert peak.attributes["own_value"] == pytest.approx(expected["own_month_peak"], abs=0.05)
-    assert peak.attributes["peak_at"] == expected["peak_at"]
     rolling = shown["capacity_rolling_average"]
     assert float(rolling.state) == pytest.approx(expected["rolling"], abs=0.05)
     assert rolling.attributes["months"] == expected["months"]
@@ -181,8 +216,7 @@ async def test_p1_figures_equal_the_hand_computed_ones_and_the_meters(
     for _ in range(minutes):
         await clock.poll()
         check(hass, serial, ledger.poll(homewizard_sim.data), meter=True)
-    peak = states(hass, serial)["capacity_month_peak"]
-    assert peak.attributes["source"] == "meter"
+    peak = states(hass, serial, meter=True)["monthly_peak"]
     # Our own peak equals the meter's once we saw the whole month (not the first).
     assert peak.attributes["agrees"] is (True if local_start.startswith("2026-05") else None)
 
@@ -199,7 +233,7 @@ async def test_state_survives_a_restart(
     for _ in range(45):
         await clock.poll()
         ledger.poll(homewizard_sim.data)
-    before = {key: state.as_dict() for key, state in states(hass, serial).items()}
+    before = {key: state.as_dict() for key, state in states(hass, serial, meter=True).items()}
     # Home Assistant restarts a minute later (the entry unloads and sets up
     # again), and the household uses little from then on: the peak is the old one.
     homewizard_sim.fixture["data"]["active_power_w"] = 400.0
@@ -211,9 +245,13 @@ async def test_state_survives_a_restart(
     for _ in range(20):
         await clock.poll()
         check(hass, serial, ledger.poll(homewizard_sim.data), meter=True)
-    after = states(hass, serial)["capacity_month_peak"]
-    assert after.attributes["own_value"] == before["capacity_month_peak"]["attributes"]["own_value"]
-    assert after.attributes["peak_at"] == before["capacity_month_peak"]["attributes"]["peak_at"]
+    after = states(hass, serial, meter=True)["monthly_peak"]
+    # Our own peak of the month survived: it still agrees with the meter's.
+    assert (
+        after.attributes["wattkeeper_value"]
+        == before["monthly_peak"]["attributes"]["wattkeeper_value"]
+    )
+    assert after.attributes["agrees"] is before["monthly_peak"]["attributes"]["agrees"]
 
 
 async def test_a_meter_without_its_own_figures_and_a_year_of_history(
@@ -294,3 +332,37 @@ async def test_state_is_saved_on_unload_and_forgotten_on_removal(
     assert await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert key not in hass_storage
+
+
+async def test_no_second_sensor_for_the_meters_own_figures(
+    hass: HomeAssistant, homewizard_sim: HomeWizardSimulator
+) -> None:
+    """A Belgian P1's device shows its own average demand and monthly peak once;
+    ours that an earlier version made next to them are removed."""
+    serial = homewizard_sim.device["serial"]
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=homewizard_sim.device["product_name"],
+        unique_id=serial,
+        data={CONF_KIND: MeterKind.HOMEWIZARD.value, CONF_HOST: homewizard_sim.host},
+    )
+    entry.add_to_hass(hass)
+    registry = er.async_get(hass)
+    for key in REPEATED:
+        registry.async_get_or_create("sensor", DOMAIN, f"{serial}_{key}", config_entry=entry)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    shown = states(hass, serial, meter=True)
+    assert set(shown) == {
+        "average_demand",
+        "monthly_peak",
+        "capacity_projected",
+        "capacity_rolling_average",
+    }
+    names = sorted(state.name for state in shown.values())
+    assert names == [
+        "P1 meter Average demand (15 min)",
+        "P1 meter Average monthly peak (12 months)",
+        "P1 meter Monthly peak demand",
+        "P1 meter Projected quarter-hour average",
+    ]

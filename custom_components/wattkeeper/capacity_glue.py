@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.storage import Store
+from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN, LOGGER
 from .coordinator import SnapshotCoordinator, WattkeeperConfigEntry
@@ -26,6 +27,8 @@ from .quality.local_time import load_zone
 STORAGE_VERSION: Final = 1
 # Peaks change at most once a quarter hour; a minute's delay keeps writes rare.
 SAVE_DELAY: Final = timedelta(minutes=1)
+
+DATA_CAPACITY: HassKey[dict[str, EntryCapacity]] = HassKey(f"{DOMAIN}_capacity")
 
 
 def storage_key(entry_id: str) -> str:
@@ -163,9 +166,22 @@ class EntryCapacity:
 async def async_start_capacity(hass: HomeAssistant, entry: WattkeeperConfigEntry) -> EntryCapacity:
     """Load the saved state and follow the entry's readings until it unloads."""
     capacity = await EntryCapacity.async_load(hass, entry)
-    entry.async_on_unload(capacity.async_stop)
+    registry = hass.data.setdefault(DATA_CAPACITY, {})
+    registry[entry.entry_id] = capacity
+
+    async def stop() -> None:
+        if registry.get(entry.entry_id) is capacity:
+            del registry[entry.entry_id]
+        await capacity.async_stop()
+
+    entry.async_on_unload(stop)
     capacity.async_start()
     return capacity
+
+
+def get_capacity(hass: HomeAssistant, entry_id: str) -> EntryCapacity | None:
+    """The running capacity tariff of an entry, if it is loaded."""
+    return hass.data.get(DATA_CAPACITY, {}).get(entry_id)
 
 
 async def async_remove_capacity_state(hass: HomeAssistant, entry_id: str) -> None:

@@ -6,9 +6,13 @@ monthly peaks. Only Belgium bills a capacity tariff: they are enabled by
 default where the meter computes them too (a Belgian P1) or Home Assistant's
 country is Belgium, and created disabled elsewhere.
 
-Where the meter reports its own average or peak (a Belgian P1), its value is
-shown; `source` says whose value it is, `own_value` is ours and `agrees`
-whether the two match (None while ours misses part of the period).
+Where the meter reports a figure itself (a Belgian P1's average demand and
+monthly peak, a DSMR 5B's peak history), the meter's own sensor is the one
+shown and ours is not created: one sensor per figure on the device page. The
+meter's average and peak sensors carry ours as `wattkeeper_value`, and
+`agrees` says whether the two match (None while ours misses part of the
+period). Should a meter's figure be missing from a reading, our sensor shows
+our value; `source` says whose value it shows.
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import UnitOfPower
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .capacity_glue import EntryCapacity, MeterCapacity, async_start_capacity
+from .capacity_glue import EntryCapacity, MeterCapacity, async_start_capacity, get_capacity
+from .const import DOMAIN
 from .coordinator import WattkeeperConfigEntry
 from .entity import device_info
-from .meters.model import Quantity
+from .meters.dsmr_mapping import TEXT_MAX_DEMAND_HISTORY
+from .meters.model import Quantity, QuantityKey, Snapshot
 from .quality.capacity import CapacityReading, Comparison
 from .quality.fluvius import WINDOW_MONTHS
 from .quality.local_time import months_before
@@ -86,12 +93,23 @@ def _rolling_attributes(meter: MeterCapacity, reading: CapacityReading) -> dict[
     }
 
 
+def _reports(quantity: Quantity) -> Callable[[Snapshot], bool]:
+    key = QuantityKey(quantity)
+    return lambda snapshot: key in snapshot.values
+
+
+def _reports_history(snapshot: Snapshot) -> bool:
+    return TEXT_MAX_DEMAND_HISTORY in snapshot.texts
+
+
 @dataclass(frozen=True, kw_only=True)
 class CapacitySensorDescription(SensorEntityDescription):
     value_fn: Callable[[CapacityReading], float | None]
     attributes_fn: Callable[[MeterCapacity, CapacityReading], dict[str, Any]]
     # Follows the running quarter: meaningless while the meter is down.
     live: bool
+    # The meter reports this figure itself (and has a sensor of its own for it).
+    meter_has_fn: Callable[[Snapshot], bool] = lambda snapshot: False
 
 
 def _description(
@@ -100,6 +118,7 @@ def _description(
     attributes_fn: Callable[[MeterCapacity, CapacityReading], dict[str, Any]],
     *,
     live: bool,
+    meter_has_fn: Callable[[Snapshot], bool] = lambda snapshot: False,
 ) -> CapacitySensorDescription:
     return CapacitySensorDescription(
         key=key,
@@ -111,17 +130,50 @@ def _description(
         value_fn=value_fn,
         attributes_fn=attributes_fn,
         live=live,
+        meter_has_fn=meter_has_fn,
     )
 
 
 CAPACITY_SENSORS: tuple[CapacitySensorDescription, ...] = (
-    _description("capacity_average", lambda r: r.average_w, _average_attributes, live=True),
-    _description("capacity_projected", lambda r: r.projected_w, _projected_attributes, live=True),
-    _description("capacity_month_peak", lambda r: r.month_peak_w, _peak_attributes, live=False),
     _description(
-        "capacity_rolling_average", lambda r: r.rolling_average_w, _rolling_attributes, live=False
+        "capacity_average",
+        lambda r: r.average_w,
+        _average_attributes,
+        live=True,
+        meter_has_fn=_reports(Quantity.AVERAGE_DEMAND),
+    ),
+    _description("capacity_projected", lambda r: r.projected_w, _projected_attributes, live=True),
+    _description(
+        "capacity_month_peak",
+        lambda r: r.month_peak_w,
+        _peak_attributes,
+        live=False,
+        meter_has_fn=_reports(Quantity.MONTHLY_PEAK),
+    ),
+    _description(
+        "capacity_rolling_average",
+        lambda r: r.rolling_average_w,
+        _rolling_attributes,
+        live=False,
+        meter_has_fn=_reports_history,
     ),
 )
+# The meter's own figures that get ours next to them.
+COMPARED: frozenset[Quantity] = frozenset({Quantity.AVERAGE_DEMAND, Quantity.MONTHLY_PEAK})
+
+
+def meter_figure_attributes(
+    hass: HomeAssistant, entry_id: str, serial: str, quantity: Quantity
+) -> dict[str, Any]:
+    """Ours next to a meter's own average demand or monthly peak sensor."""
+    if quantity not in COMPARED or (capacity := get_capacity(hass, entry_id)) is None:
+        return {}
+    meter = capacity.meters.get(serial)
+    reading = meter.reading if meter is not None else None
+    comparison = _comparison(reading, quantity) if reading is not None else None
+    if comparison is None:
+        return {}
+    return {"wattkeeper_value": round(comparison.own_w, 1), "agrees": comparison.agrees}
 
 
 async def async_setup_capacity_sensors(
@@ -131,19 +183,25 @@ async def async_setup_capacity_sensors(
 ) -> None:
     """Follow the entry's capacity tariff; add sensors for each meter as it appears."""
     capacity = await async_start_capacity(hass, entry)
+    registry = er.async_get(hass)
     known: set[str] = set()
 
     @callback
     def add_new_meters() -> None:
         new: list[CapacitySensor] = []
         for serial, meter in capacity.meters.items():
-            if serial not in known:
-                known.add(serial)
-                enabled = meter.reports_own or hass.config.country == BELGIUM
-                new.extend(
-                    CapacitySensor(capacity, meter, description, enabled=enabled)
-                    for description in CAPACITY_SENSORS
-                )
+            if serial in known or meter.last is None:
+                continue
+            known.add(serial)
+            enabled = meter.reports_own or hass.config.country == BELGIUM
+            for description in CAPACITY_SENSORS:
+                if not description.meter_has_fn(meter.last):
+                    new.append(CapacitySensor(capacity, meter, description, enabled=enabled))
+                elif stale := registry.async_get_entity_id(
+                    "sensor", DOMAIN, f"{serial}_{description.key}"
+                ):
+                    # Made by a version that showed both figures.
+                    registry.async_remove(stale)
         if new:
             async_add_entities(new)
 

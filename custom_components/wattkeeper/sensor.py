@@ -103,8 +103,15 @@ def _power(
 
 def _peak_time(snapshot: Snapshot) -> dict[str, Any]:
     """When this month's peak happened, where the meter says."""
-    peak_at = snapshot.texts.get(TEXT_MONTHLY_PEAK_AT)
-    return {"peak_at": dt_util.parse_datetime(peak_at)} if peak_at else {}
+    text = snapshot.texts.get(TEXT_MONTHLY_PEAK_AT)
+    peak_at = dt_util.parse_datetime(text) if text else None
+    if peak_at is None:
+        return {}
+    # Meters state local time, a HomeWizard P1 without its zone (as quality/demand_inputs.py).
+    # In UTC: a local time in the repeated autumn hour equals no time of another zone.
+    if peak_at.tzinfo is None:
+        peak_at = peak_at.replace(tzinfo=dt_util.get_default_time_zone())
+    return {"peak_at": dt_util.as_utc(peak_at)}
 
 
 def _energy(
