@@ -44,7 +44,13 @@ class MBusMeter:
 
 @dataclass
 class DemandState:
-    """Belgian capacity tariff: quarter-hour averages and monthly peaks (W)."""
+    """Belgian capacity tariff as a DLMS demand register keeps it (W).
+
+    The current average (1.4.0) is the import energy of the running quarter
+    divided by the whole quarter, so it climbs to the quarter's final value;
+    the month's peak (1.6.0) is the highest average of the quarters that have
+    ended, stamped with the start of its quarter.
+    """
 
     block_start: datetime
     block_import_wh: float = 0.0
@@ -53,9 +59,8 @@ class DemandState:
     # (month start, time of the peak, peak W), oldest first, at most 13.
     history: list[tuple[datetime, datetime, float]] = field(default_factory=list)
 
-    def current_average_w(self, now: datetime) -> float:
-        elapsed = (now - self.block_start).total_seconds()
-        return self.block_import_wh * 3600.0 / elapsed if elapsed > 0 else 0.0
+    def current_average_w(self) -> float:
+        return self.block_import_wh * 4.0
 
 
 class MeterModel:
@@ -208,26 +213,34 @@ class MeterModel:
                 meter.captured_at = boundary
 
     def _step_demand(self, import_wh: float) -> None:
+        """Book the step's import (drawn at a constant power) on the quarters it spans."""
         demand = self.demand
-        block = _floor(self.now, QUARTER)
-        if block > demand.block_start:
-            # The quarter just ended: its average may be the month's peak.
-            average = demand.block_import_wh * 4.0
-            if average > demand.month_peak_w:
-                demand.month_peak_w = average
-                demand.month_peak_at = block
-            if block.month != demand.block_start.month:
-                month_start = demand.block_start.replace(
-                    day=1, hour=0, minute=0, second=0, microsecond=0
-                )
-                if demand.month_peak_at is not None:
-                    demand.history.append((month_start, demand.month_peak_at, demand.month_peak_w))
-                    del demand.history[:-13]
-                demand.month_peak_w = 0.0
-                demand.month_peak_at = None
-            demand.block_start = block
-            demand.block_import_wh = 0.0
-        demand.block_import_wh += import_wh
+        step = timedelta(seconds=self.step_seconds)
+        since = self.now - step
+        while (end := demand.block_start + QUARTER) <= self.now:
+            demand.block_import_wh += import_wh * ((end - since) / step)
+            since = end
+            self._close_quarter(end)
+        demand.block_import_wh += import_wh * ((self.now - since) / step)
+
+    def _close_quarter(self, end: datetime) -> None:
+        demand = self.demand
+        average = demand.block_import_wh * 4.0
+        if average > demand.month_peak_w:
+            demand.month_peak_w = average
+            demand.month_peak_at = demand.block_start
+        end = end.astimezone(METER_ZONE)
+        if end.month != demand.block_start.month:
+            month_start = demand.block_start.replace(
+                day=1, hour=0, minute=0, second=0, microsecond=0
+            )
+            if demand.month_peak_at is not None:
+                demand.history.append((month_start, demand.month_peak_at, demand.month_peak_w))
+                del demand.history[:-13]
+            demand.month_peak_w = 0.0
+            demand.month_peak_at = None
+        demand.block_start = end
+        demand.block_import_wh = 0.0
 
     def _seed_demand_history(self) -> None:
         rng = self.rng

@@ -407,7 +407,7 @@ def _be(b: _Builder, model: MeterModel, ident: Identity) -> None:
     demand = model.demand
     b.num(
         "1-0:1.4.0",
-        demand.current_average_w(model.now) / 1000.0,
+        demand.current_average_w() / 1000.0,
         2,
         3,
         "kW",

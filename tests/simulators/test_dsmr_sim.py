@@ -99,7 +99,7 @@ def test_capacity_tariff_peaks_and_history() -> None:
     for _ in range(timedelta(days=30) // timedelta(minutes=1)):
         model.step()
         assert demand.block_start <= model.now < demand.block_start + QUARTER
-        assert demand.current_average_w(model.now) >= 0
+        assert demand.current_average_w() >= 0
     # The month turned over once: history still 13 long, its newest entry March 2024.
     assert len(demand.history) == 13
     assert demand.history[-1][0].strftime("%Y-%m") == "2024-03"
