@@ -292,6 +292,11 @@ def main() -> int:
     strings = check_strings(problems)
     check_services(problems, strings)
     check_icons(problems, strings)
+    # services.yaml against hassfest's schema, and the translation keys the code uses.
+    sys.path.insert(0, str(ROOT))
+    from scripts import validate_strings  # noqa: PLC0415 (needs ROOT on the path)
+
+    problems += validate_strings.check(COMPONENT, strings)
     for problem in problems:
         print(problem)
     if not problems:
