@@ -61,12 +61,6 @@ IOT_CLASSES = {
 }
 INTEGRATION_TYPES = {"device", "hub", "service", "helper", "entity", "hardware", "system"}
 REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[\w,]+\])?([<>=!~]=?[\w.*]+,?)+$")
-# Imported directly but installed by the manifest requirement that declares them
-# (distribution → that requirement); checked against the requirement's metadata.
-INSTALLED_THROUGH = {
-    "pyserial": "dsmr-parser",
-    "pyserial-asyncio-fast": "dsmr-parser",
-}
 
 
 def check_manifest(problems: list[str]) -> dict[str, Any]:
@@ -188,9 +182,6 @@ def check_imports(problems: list[str], manifest: dict[str, Any]) -> None:
             continue
         distributions = _distributions(module)
         if distributions & (declared | core | on_demand):
-            continue
-        through = [INSTALLED_THROUGH[d] for d in distributions if d in INSTALLED_THROUGH]
-        if any(r in declared and distributions & _requires(r) for r in through):
             continue
         problems.append(
             f"manifest.json: {module} (imported in {', '.join(sorted(files))}) comes from "
