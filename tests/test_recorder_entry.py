@@ -18,6 +18,9 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
 
 from custom_components.wattkeeper.const import DOMAIN
 from custom_components.wattkeeper.recorder import SeriesKey, StatisticPeriod, StatisticRow
@@ -327,3 +330,37 @@ async def test_cassandra_flow_errors_and_success(
         )
         assert len(power) == 3
         assert await hass.config_entries.async_unload(recorder.entry_id)
+
+
+async def test_diagnostics_show_health_and_hide_credentials(
+    hass: HomeAssistant,
+    hass_client: Any,
+    homewizard_sim: HomeWizardSimulator,
+    embedded_pg: EmbeddedPostgres,  # noqa: F811
+) -> None:
+    password = "diagnostics-must-not-show-this"  # the test server trusts any password
+    recorder = await add_postgres_recorder(
+        hass,
+        embedded_pg,
+        "diagnostics",
+        host="127.0.0.1",
+        port=embedded_pg.port,
+        database="postgres",
+        username="postgres",
+        password=password,
+    )
+    meter = await add_homewizard(hass, homewizard_sim)
+    await poll(hass, meter, 2)
+    await flush(hass)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, recorder)
+    health = diagnostics["health"]
+    assert health["backlog"] == 0
+    assert health["connected"] is True
+    assert health["last_success"] is not None
+    assert diagnostics["series_seen"] > 0
+    assert diagnostics["meters_recorded"] == "all"
+    data = diagnostics["entry"]["data"]
+    assert data["backend"] == "postgresql"
+    for secret in (CONF_HOST, CONF_USERNAME, "password"):
+        assert data[secret] == "**REDACTED**", secret
+    assert password not in str(diagnostics)

@@ -9,9 +9,10 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_HOST, CONF_IP_ADDRESS, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_TOKEN
+from .const import CONF_CONTACT_POINTS, CONF_KIND, CONF_TOKEN, KIND_RECORDER
 from .coordinator import WattkeeperConfigEntry
 from .meters.model import Snapshot
+from .recorder_runtime import RecorderConfigEntry
 
 TO_REDACT = {
     CONF_HOST,
@@ -30,6 +31,7 @@ TO_REDACT = {
     "decryption_key",  # Luxembourg Smarty meters
     "device",  # a P1 cable's /dev/serial/by-id path holds its USB serial number
     "title",
+    CONF_CONTACT_POINTS,  # a research cluster's addresses
 }
 
 
@@ -52,18 +54,40 @@ def _meter_stats(meter: object) -> dict[str, Any]:
     return {"meter_stats": asdict(stats)}
 
 
+def _entry(entry: WattkeeperConfigEntry | RecorderConfigEntry) -> dict[str, Any]:
+    return {"title": entry.title, "data": dict(entry.data), "options": dict(entry.options)}
+
+
+def _recorder_diagnostics(entry: RecorderConfigEntry) -> dict[str, Any]:
+    """The recorder's health as its entities show it, and what it has seen so far."""
+    runtime = entry.runtime_data
+    health = runtime.health.current_health()
+    return async_redact_data(
+        {
+            "entry": _entry(entry),
+            "health": {
+                **asdict(health),
+                "last_success": health.last_success.isoformat() if health.last_success else None,
+            },
+            "series_seen": len(runtime.known),
+            "meters_recorded": len(runtime.meters) or "all",
+            "statistics_forwarding": runtime.statistics is not None,
+        },
+        TO_REDACT,
+    )
+
+
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: WattkeeperConfigEntry
 ) -> dict[str, Any]:
+    if entry.data[CONF_KIND] == KIND_RECORDER:
+        recorder_entry: RecorderConfigEntry = entry  # type: ignore[assignment]
+        return _recorder_diagnostics(recorder_entry)
     coordinator = entry.runtime_data.coordinator
     data = coordinator.data
     return async_redact_data(
         {
-            "entry": {
-                "title": entry.title,
-                "data": dict(entry.data),
-                "options": dict(entry.options),
-            },
+            "entry": _entry(entry),
             "last_update_success": coordinator.last_update_success,
             **_meter_stats(entry.runtime_data.meter),
             "snapshot": _snapshot(data),
