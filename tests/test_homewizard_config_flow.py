@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
-from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_ZEROCONF
+from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_ZEROCONF, ConfigEntryState
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components import wattkeeper
 from custom_components.wattkeeper.const import CONF_KIND, CONF_SCAN_INTERVAL, CONF_TOKEN, DOMAIN
 from custom_components.wattkeeper.flow_homewizard import PROBE_ERRORS
 from simulators.homewizard import Fault, HomeWizardSimulator
@@ -260,13 +262,19 @@ async def test_reconfigure_moves_the_entry(
             result["flow_id"], {CONF_HOST: "127.0.0.1:9"}
         )
         assert result["errors"] == {"base": "cannot_connect"}
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_HOST: moved.host}
-        )
+        with patch.object(
+            wattkeeper, "async_setup_entry", wraps=wattkeeper.async_setup_entry
+        ) as setups:
+            result = await hass.config_entries.flow.async_configure(
+                result["flow_id"], {CONF_HOST: moved.host}
+            )
+            await hass.async_block_till_done()
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == "reconfigure_successful"
         assert entry.data[CONF_HOST] == moved.host
-        await hass.async_block_till_done()
+        # Reconfigure reloads the entry itself; the options listener must not do it again.
+        assert setups.call_count == 1
+        assert entry.state is ConfigEntryState.LOADED
     finally:
         await moved.stop()
 

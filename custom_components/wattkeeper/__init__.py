@@ -94,7 +94,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) -
         except Exception:
             await meter.close()
             raise
-    entry.runtime_data = WattkeeperRuntime(coordinator=coordinator, meter=meter)
+    entry.runtime_data = WattkeeperRuntime(
+        coordinator=coordinator, meter=meter, options=dict(entry.options)
+    )
     entry.async_on_unload(meter.close)
     if isinstance(coordinator, StreamCoordinator):
         # Unload runs these last-first: the stream stops before its meter closes.
@@ -105,7 +107,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) -
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: WattkeeperConfigEntry) -> None:
-    await hass.config_entries.async_reload(entry.entry_id)
+    """Reload for new options. Reauth, reconfigure and discovery reload by themselves
+    after changing the data; reloading here too would set the meter up twice."""
+    if dict(entry.options) != entry.runtime_data.options:
+        await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: WattkeeperConfigEntry) -> bool:

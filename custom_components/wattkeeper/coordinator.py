@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
@@ -31,6 +32,7 @@ class WattkeeperRuntime:
 
     coordinator: SnapshotCoordinator
     meter: PolledMeter | StreamingMeter
+    options: dict[str, Any]  # as set up; a change reloads the entry
 
 
 def translated_update_failed(err: MeterError) -> UpdateFailed:
