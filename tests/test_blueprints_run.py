@@ -42,6 +42,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from custom_components.wattkeeper.recorder import BackendUnavailableError
 from simulators.homewizard import Fault, HomeWizardSimulator
 
+from .quality.test_blueprints import readme_examples
 from .quality_support import P1DemandRegister, add_homewizard_entry, advance, entity_id
 from .recorder_support import add_sqlite_recorder, flush, recorder_entity, refresh_health
 
@@ -584,3 +585,23 @@ async def test_daily_energy_summary(
             " Used in total: 25.2 kWh.",
         )
     ]
+
+
+async def test_the_readme_data_quality_example(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    homewizard_sim: HomeWizardSimulator,
+) -> None:
+    """The README's first example automation, on a real gap of the HomeWizard twin."""
+    await hass.config.async_set_time_zone(ZONE)
+    freezer.move_to(datetime(2026, 6, 10, 18, 0, tzinfo=ZoneInfo(ZONE)))
+    await add_homewizard_entry(hass, homewizard_sim, scan_interval=5)
+    example = next(e for e in readme_examples() if e["alias"] == "Meter data problem")
+    calls = async_mock_service(hass, "notify", "mobile_app_my_phone")
+    assert await async_setup_component(hass, "automation", {"automation": [example]})
+    await hass.async_block_till_done()
+    homewizard_sim.fault = Fault.API_DISABLED
+    for _ in range(40):
+        await advance(hass, freezer, timedelta(minutes=1))
+    # The gap began with the last reading, at 18:00; 30 minutes on it is persistent.
+    assert messages(calls) == [("P1 meter", "P1 meter stopped reporting (since 18:00)")]

@@ -8,11 +8,14 @@ automation each one produces passes the automation schema.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import jinja2
 import pytest
+import yaml
 from homeassistant.components.automation.config import (
     AUTOMATION_BLUEPRINT_SCHEMA,
     async_validate_config_item,
@@ -129,3 +132,38 @@ async def test_instantiated_automation_validates(hass: HomeAssistant, path: Path
     assert automation.validation_error is None
     assert automation["triggers"]
     assert automation["actions"]
+
+
+README = FOLDER.parents[2] / "README.md"
+RAW = (
+    "https://raw.githubusercontent.com/wattkeeper/wattkeeper/main/blueprints/automation/wattkeeper"
+)
+
+
+def readme_examples() -> list[dict[str, Any]]:
+    """The example automations of the README (its YAML block after "Example automations")."""
+    text = README.read_text("utf-8")
+    block = text.split("Example automations", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    examples: list[dict[str, Any]] = yaml.safe_load(block)
+    return examples
+
+
+def test_the_readme_has_an_import_button_for_every_blueprint() -> None:
+    links = re.findall(
+        r"\(https://my\.home-assistant\.io/redirect/blueprint_import/\?blueprint_url=([^)]+)\)",
+        README.read_text("utf-8"),
+    )
+    assert sorted(unquote(link) for link in links) == [f"{RAW}/{path.name}" for path in PATHS]
+
+
+async def test_the_readme_examples_are_valid_automations(hass: HomeAssistant) -> None:
+    examples = readme_examples()
+    assert len(examples) >= 2
+    environment = jinja2.Environment(autoescape=False)  # noqa: S701 (parsing only)
+    for number, example in enumerate(examples):
+        for template in (s for s in _strings(example) if "{{" in s or "{%" in s):
+            environment.parse(template)
+        config = {"id": f"example_{number}", **example}
+        automation = await async_validate_config_item(hass, f"example_{number}", config)
+        assert automation is not None
+        assert automation.validation_error is None, example["alias"]
