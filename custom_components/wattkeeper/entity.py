@@ -17,7 +17,7 @@ def device_info(identity: MeterIdentity, parent: MeterIdentity | None) -> Device
         manufacturer=identity.manufacturer,
         model=identity.model,
         name=identity.name,
-        serial_number=identity.serial,
+        serial_number=identity.serial_number,
         sw_version=identity.firmware,
     )
     if parent is not None:

@@ -94,8 +94,9 @@ async def test_second_client_reads_while_the_driver_keeps_polling(
     assert sim.connections_opened == 1
     assert sim.connections_refused == 0
     assert sim.max_in_flight == 1
-    # Identity in two requests; phase B's voltage, the meter's and the battery's presence.
-    identify = 5
+    # Identity in two requests; phase B's voltage, the meter's presence, the battery's
+    # serial and capacity.
+    identify = 6
     assert len(sim.requests) == identify + 5 * len(meter.plan) + 20
 
 

@@ -121,6 +121,7 @@ HUAWEI: Final[dict[str, tuple[int, int, str, str, int]]] = {
     "meter_power_l2": (37134, 2, "I32", "W", 1),
     "meter_power_l3": (37136, 2, "I32", "W", 1),
     # Energy storage.
+    "battery_serial": (37052, 10, "STR", "-", 1),  # energy storage unit 1 SN
     "battery_capacity": (37758, 2, "U32", "Wh", 1),
     "battery_soc": (37760, 1, "U16", "%", 10),
     "battery_status": (37762, 1, "U16", "-", 1),

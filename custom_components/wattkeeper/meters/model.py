@@ -197,6 +197,15 @@ class MeterIdentity:
     firmware: str | None = None
     # Where the driver reaches it; shown in diagnostics (redacted), never an id.
     address: str | None = None
+    # The serial on the device's label. It is `serial` unless that is an id made up
+    # for a part that reports none (a SUN2000's power meter is "<inverter>-meter"):
+    # then whatever the part reports of its own, or None.
+    label_serial: str | None = None
+    serial_is_made_up: bool = False
+
+    @property
+    def serial_number(self) -> str | None:
+        return self.label_serial if self.serial_is_made_up else self.serial
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

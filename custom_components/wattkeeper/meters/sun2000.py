@@ -290,6 +290,7 @@ class Sun2000Meter:
                 manufacturer=MANUFACTURER,
                 name="Power meter",
                 address=self.address,
+                serial_is_made_up=True,  # the inverter does not pass the meter's on
             )
         capacity = _optional(values, "battery_capacity")
         if capacity:
@@ -300,6 +301,8 @@ class Sun2000Meter:
                 manufacturer=MANUFACTURER,
                 name="Battery",
                 address=self.address,
+                serial_is_made_up=True,
+                label_serial=_text(values, "battery_serial"),
             )
         read = values.get("grid_voltage_l2", _UNREAD)
         phase_b = _UNREAD if isinstance(read, str) else read
@@ -453,6 +456,11 @@ def _number(values: Mapping[str, str | float | None], name: str) -> float:
 def _optional(values: Mapping[str, str | float | None], name: str) -> float | None:
     value = values.get(name)
     return value if isinstance(value, float) else None
+
+
+def _text(values: Mapping[str, str | float | None], name: str) -> str | None:
+    value = values.get(name)
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def probe_units(port: int) -> tuple[int, ...]:

@@ -413,6 +413,14 @@ DISCOVERY: Final[tuple[Register, ...]] = (
     _enum("meter_status", 37100, _MET, "meter_status", METER_STATUS),
     _enum("meter_type", 37125, _MET, "meter_type", METER_TYPE),
     Register(
+        name="battery_serial",
+        address=37052,
+        count=10,
+        dtype=DataType.STR,
+        part=_BAT,
+        text="battery_serial",
+    ),
+    Register(
         name="battery_capacity",
         address=37758,
         count=2,
