@@ -23,6 +23,7 @@ TO_REDACT = {
     CONF_TOKEN,
     "address",
     "serial",
+    "label_serial",
     "unique_id",
     "wifi_ssid",
     "meter_id",
