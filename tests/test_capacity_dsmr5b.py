@@ -139,9 +139,10 @@ async def test_quarter_average_and_month_peak_agree_with_the_meters_own(
             assert peak["agrees"] is None
             continue
         # Ours counts every quarter the meter's does. (Ours also counts the
-        # running quarter as it grows, the meter's 1.6.0 only ended ones: in
-        # the middle of a quarter that tops the month the two differ.)
+        # running quarter as it grows, the meter's 1.6.0 only ended ones: while
+        # a quarter tops the month the two are not compared.)
         assert peak["wattkeeper_value"] >= meter_peak - RESOLUTION_W
+        assert peak["agrees"] is not False, (at, peak)
         if at == quarter:
             # A quarter just ended and the new one holds nothing yet: both
             # peaks cover the same quarters.

@@ -90,6 +90,37 @@ def test_the_meters_monthly_peak_wins_and_is_compared_for_a_complete_month() -> 
     assert _comparison(reading, Quantity.MONTHLY_PEAK) is False
 
 
+def test_no_verdict_while_the_running_quarter_tops_the_meters_peak() -> None:
+    """The meter's peak counts ended quarters; ours grows with the running one too."""
+    tracker = CapacityTracker(CONFIG)
+    quarter = JUNE_1 + timedelta(minutes=30)
+    readings = []
+    # 1 kW for the first two quarters of June, then 4 kW: the third quarter's
+    # average passes the first two halfway through, before the meter counts it.
+    energy = 10.0
+    for minute in range(-60, 45 + 1):  # from May on, so June is followed whole
+        at = JUNE_1 + timedelta(minutes=minute)
+        energy += (1 if at <= quarter else 4) / 60
+        if minute < 0:
+            tracker.observe_sample(DemandSample(at=at, energy_kwh=energy))
+            continue
+        meter_peak = 1000.0 if minute < 45 else 4000.0
+        readings.append(
+            tracker.observe_sample(
+                DemandSample(
+                    at=at, energy_kwh=energy, meter_peak_w=meter_peak, meter_peak_at=JUNE_1
+                )
+            )
+        )
+    early, topping, ended = readings[33], readings[44], readings[45]
+    assert early.own_month_peak_w == pytest.approx(1000.0)
+    assert _comparison(early, Quantity.MONTHLY_PEAK) is True
+    assert topping.own_month_peak_w > 1000.0 + 500  # the running quarter, far above
+    assert _comparison(topping, Quantity.MONTHLY_PEAK) is None
+    assert ended.own_month_peak_w == pytest.approx(4000.0)
+    assert _comparison(ended, Quantity.MONTHLY_PEAK) is True
+
+
 def test_a_month_we_joined_late_gets_no_verdict() -> None:
     tracker = CapacityTracker(CONFIG)
     at = JUNE_1 + timedelta(days=3)

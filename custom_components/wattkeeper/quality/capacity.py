@@ -289,12 +289,19 @@ class CapacityTracker:
             )
         if sample is not None and sample.meter_peak_w is not None:
             peak_month = self._month(month_key(sample.meter_peak_at or at, zone))
+            # A meter's peak counts ended quarters only; ours also the running one,
+            # so while the running quarter tops the meter's peak there is nothing
+            # to compare yet.
+            running_on_top = (
+                peak_month.peak_at == state.quarter_start
+                and peak_month.peak_w > sample.meter_peak_w
+            )
             comparisons.append(
                 self._compare(
                     Quantity.MONTHLY_PEAK,
                     peak_month.peak_w,
                     sample.meter_peak_w,
-                    not peak_month.complete,
+                    not peak_month.complete or running_on_top,
                 )
             )
         rolling = rolling_average(self.monthly_peaks(), current)
