@@ -14,7 +14,6 @@ old history) is forwarded more than strictly needed — idempotently.
 
 from __future__ import annotations
 
-from bisect import insort
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Final
@@ -37,16 +36,13 @@ class SumLedger:
 
     def record(self, rows: Iterable[StatisticRow]) -> None:
         """Remember the sums of forwarded hourly rows (a re-forward replaces them)."""
-        touched: set[str] = set()
+        new: dict[str, dict[datetime, float]] = {}
         for row in rows:
-            if row.period is not StatisticPeriod.HOUR or row.sum is None:
-                continue
-            points = self._checkpoints.setdefault(row.statistic_id, [])
-            points[:] = [point for point in points if point[0] != row.start]
-            insort(points, (row.start, row.sum))
-            touched.add(row.statistic_id)
-        for statistic_id in touched:
-            self._checkpoints[statistic_id] = _thinned(self._checkpoints[statistic_id])
+            if row.period is StatisticPeriod.HOUR and row.sum is not None:
+                new.setdefault(row.statistic_id, {})[row.start] = row.sum
+        for statistic_id, sums in new.items():
+            merged = dict(self._checkpoints.get(statistic_id, ())) | sums
+            self._checkpoints[statistic_id] = _thinned(sorted(merged.items()))
 
     def checkpoints(self, statistic_id: str) -> list[Checkpoint]:
         return list(self._checkpoints.get(statistic_id, ()))

@@ -91,7 +91,8 @@ def _bucket(period: RollupPeriod, moment: datetime) -> datetime:
 
 
 def reference(rows: list[StatisticRow], period: RollupPeriod) -> list[Expected]:
-    """Home Assistant's reduction of hourly rows to `period`, and its change."""
+    """Home Assistant's reduction of hourly rows to `period`, and its change (but none
+    for the first bucket, which has no sum before it)."""
     buckets: dict[datetime, list[StatisticRow]] = {}
     for row in sorted(rows, key=lambda r: r.start):
         buckets.setdefault(_bucket(period, row.start), []).append(row)
@@ -106,7 +107,8 @@ def reference(rows: list[StatisticRow], period: RollupPeriod) -> list[Expected]:
             Expected(start=start, count=len(hours), mean=sum(means) / len(means) if means else None,
                      min=min(mins) if mins else None, max=max(maxes) if maxes else None,
                      state=last.state, sum=last.sum,
-                     change=None if last.sum is None else last.sum - (previous or 0.0))
+                     change=None if last.sum is None or previous is None
+                     else last.sum - previous)
         )  # fmt: skip
         previous = last.sum
     return result
@@ -159,7 +161,8 @@ async def test_rollups_equal_home_assistants_reduction_across_dst_and_months(
         datetime(2025, 2, 28, 23, tzinfo=UTC),
         datetime(2025, 3, 31, 22, tzinfo=UTC),
     ]
-    assert months[0].change == months[0].sum  # nothing before: Home Assistant counts from 0
+    # Nothing before: no change to tell (Home Assistant would count the whole sum).
+    assert (months[0].change, months[1].change) == (None, months[1].sum - months[0].sum)
 
 
 async def test_history_written_after_newer_rows_updates_the_following_buckets(

@@ -10,6 +10,7 @@ as unlogged batches, one partition each, like every other Cassandra write.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -21,7 +22,7 @@ from .buckets import LocalCalendar
 from .cassandra_batches import partition_batches
 from .cassandra_session import CassandraSession
 from .records import RollupPeriod, StatisticPeriod, StatisticRow
-from .statistics_refresh import Before, refresh_rollups
+from .statistics_refresh import Before, Point, Span, refresh_rollups
 from .statistics_rollups import StatisticRollupRow
 from .statistics_rows import StatisticMeta
 from .timeconv import from_us, to_us
@@ -106,7 +107,7 @@ class CassandraStatistics:
 
     async def refresh(self, rows: Sequence[StatisticRow]) -> None:
         """Recompute and write the rollups `rows` (valid) touch."""
-        changed = await refresh_rollups(self._calendar, self, rows, concurrent=True)
+        changed = await refresh_rollups(self._calendar, self, rows)
         values = [
             (
                 (r.site, r.statistic_id, r.period.value),
@@ -117,28 +118,39 @@ class CassandraStatistics:
         ]  # fmt: skip
         await self._db.execute_all(partition_batches(self._st.insert, values, self._batch_rows))
 
-    # -- RollupSource --------------------------------------------------------------
+    # -- RollupSource: the lookups of one call run concurrently ------------------------
 
-    async def hourly(
-        self, site: str, statistic_id: str, start: int, end: int
-    ) -> list[StatisticRow]:
-        return await self._read_hourly(
-            site, statistic_id, StatisticPeriod.HOUR, from_us(start), from_us(end)
+    async def hourly(self, spans: Sequence[Span]) -> list[list[StatisticRow]]:
+        return list(
+            await asyncio.gather(
+                *(
+                    self._read_hourly(site, sid, StatisticPeriod.HOUR, from_us(low), from_us(high))
+                    for site, sid, low, high in spans
+                )
+            )
         )
 
-    async def days(
-        self, site: str, statistic_id: str, start: int, end: int
-    ) -> list[StatisticRollupRow]:
-        return await self.read(site, statistic_id, RollupPeriod.DAY, start, end)
+    async def days(self, spans: Sequence[Span]) -> list[list[StatisticRollupRow]]:
+        found = await self._db.execute_all(
+            (self._st.select, (site, sid, _DAY, low, high)) for site, sid, low, high in spans
+        )
+        return [
+            [_rollup(site, sid, RollupPeriod.DAY, row) for row in rows]
+            for (site, sid, _, _), rows in zip(spans, found, strict=True)
+        ]
 
-    async def last_before(self, site: str, statistic_id: str, start: int) -> Before | None:
+    async def last_before(self, points: Sequence[Point]) -> list[Before | None]:
         # The last day before a local midnight ends by it: its sum is the last row's.
-        rows = await self._db.execute(self._st.select_before, (site, statistic_id, _DAY, start))
-        return (int(rows[0][0]), rows[0][1]) if rows else None
+        found = await self._db.execute_all(
+            (self._st.select_before, (site, sid, _DAY, at)) for site, sid, at in points
+        )
+        return [(int(rows[0][0]), rows[0][1]) if rows else None for rows in found]
 
-    async def next_start(self, site: str, statistic_id: str, start: int) -> int | None:
-        rows = await self._db.execute(self._st.select_from, (site, statistic_id, _DAY, start))
-        return int(rows[0][0]) if rows else None
+    async def next_start(self, points: Sequence[Point]) -> list[int | None]:
+        found = await self._db.execute_all(
+            (self._st.select_from, (site, sid, _DAY, at)) for site, sid, at in points
+        )
+        return [int(rows[0][0]) if rows else None for rows in found]
 
     # -- reads -----------------------------------------------------------------------
 

@@ -6,8 +6,14 @@ calendar bucket (the site's time zone, weeks from Monday), and per bucket
 
 - mean: the plain mean of the hourly means; min and max: of the hourly ones;
 - state and sum: those of the bucket's last hourly row;
-- change: that sum minus the sum of the last hourly row before the bucket
-  (0 when there is none), which is what the Energy dashboard plots for meters.
+- change: that sum minus the sum of the last hourly row before the bucket,
+  which is what the Energy dashboard plots for meters.
+
+One difference, on purpose: where the database holds no row before a bucket
+(the first bucket a statistic has there), Home Assistant counts the change
+from 0, which is right only at the very start of its own history; forwarding
+and backfills usually start later, so that bucket's change is left empty
+rather than made the whole running sum.
 
 Days are reduced from hourly rows exactly as Home Assistant does. Weeks and
 months are combined from day rows (every week and month boundary is a local
@@ -49,8 +55,8 @@ class StatisticRollupRow:
 
 
 def _change(last_sum: float | None, before: float | None) -> float | None:
-    """Home Assistant's change: a bucket without a sum has none; no sum before counts as 0."""
-    return None if last_sum is None else last_sum - (before or 0.0)
+    """Home Assistant's change; none without a sum, or without one before to count from."""
+    return None if last_sum is None or before is None else last_sum - before
 
 
 def reduce_day(

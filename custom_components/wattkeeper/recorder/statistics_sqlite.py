@@ -14,7 +14,7 @@ from typing import Any
 
 from .buckets import LocalCalendar
 from .records import RollupPeriod, StatisticPeriod, StatisticRow
-from .statistics_refresh import Before, refresh_rollups
+from .statistics_refresh import Before, Point, Span, refresh_rollups
 from .statistics_rollups import StatisticRollupRow
 from .statistics_rows import StatisticMeta, valid_statistics
 from .timeconv import from_us, to_us
@@ -71,38 +71,42 @@ class SqliteStatistics:
             ]  # fmt: skip
             await self._call(lambda conn: conn.executemany(_UPSERT, values))
 
-    # -- RollupSource --------------------------------------------------------------
+    # -- RollupSource: each call is one job on the connection -------------------------
 
-    async def hourly(
-        self, site: str, statistic_id: str, start: int, end: int
-    ) -> list[StatisticRow]:
-        found = await self._call(
-            lambda conn: conn.execute(_HOURLY, (site, statistic_id, start, end)).fetchall()
-        )
+    async def hourly(self, spans: Sequence[Span]) -> list[list[StatisticRow]]:
+        found = await self._call(lambda conn: [conn.execute(_HOURLY, s).fetchall() for s in spans])
         return [
-            StatisticRow(site=site, statistic_id=statistic_id, period=StatisticPeriod.HOUR,
-                         start=from_us(row[0]), mean=row[1], min=row[2], max=row[3],
-                         state=row[4], sum=row[5], unit=row[6], source=row[7])
-            for row in found
+            [StatisticRow(site=site, statistic_id=statistic_id, period=StatisticPeriod.HOUR,
+                          start=from_us(row[0]), mean=row[1], min=row[2], max=row[3],
+                          state=row[4], sum=row[5], unit=row[6], source=row[7])
+             for row in rows]
+            for (site, statistic_id, _, _), rows in zip(spans, found, strict=True)
         ]  # fmt: skip
 
-    async def days(
-        self, site: str, statistic_id: str, start: int, end: int
-    ) -> list[StatisticRollupRow]:
-        return await self.read(site, statistic_id, RollupPeriod.DAY, start, end)
-
-    async def last_before(self, site: str, statistic_id: str, start: int) -> Before | None:
-        row = await self._call(
-            lambda conn: conn.execute(_LAST_BEFORE, (site, statistic_id, start)).fetchone()
+    async def days(self, spans: Sequence[Span]) -> list[list[StatisticRollupRow]]:
+        day = RollupPeriod.DAY
+        found = await self._call(
+            lambda conn: [
+                conn.execute(_ROLLUPS, (site, sid, day.value, low, high)).fetchall()
+                for site, sid, low, high in spans
+            ]
         )
-        return None if row is None else (row[0], row[1])
+        return [
+            [_rollup(site, statistic_id, day, row) for row in rows]
+            for (site, statistic_id, _, _), rows in zip(spans, found, strict=True)
+        ]
 
-    async def next_start(self, site: str, statistic_id: str, start: int) -> int | None:
-        row = await self._call(
-            lambda conn: conn.execute(_NEXT_START, (site, statistic_id, start)).fetchone()
+    async def last_before(self, points: Sequence[Point]) -> list[Before | None]:
+        found = await self._call(
+            lambda conn: [conn.execute(_LAST_BEFORE, p).fetchone() for p in points]
         )
-        found: int | None = row[0]
-        return found
+        return [None if row is None else (row[0], row[1]) for row in found]
+
+    async def next_start(self, points: Sequence[Point]) -> list[int | None]:
+        found = await self._call(
+            lambda conn: [conn.execute(_NEXT_START, p).fetchone()[0] for p in points]
+        )
+        return list(found)
 
     # -- reads -----------------------------------------------------------------------
 
