@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from custom_components.wattkeeper.recorder import (
     Backend,
     BackendError,
+    BackendUnavailableError,
     BackoffPolicy,
     Outbox,
     QuotaLevel,
@@ -167,3 +169,71 @@ async def test_statistics_are_forwarded_through_the_outbox(
     assert stored == rows
     assert len(await backend.read_samples(POWER.key, T0, WIDE[1])) == 10
     await outbox.close()
+
+
+class OverlappingBackend:
+    """Takes two writes at once; the first one finishes only after the second one did
+    (and then fails, when `fail_first`)."""
+
+    concurrent_writes = 2
+
+    def __init__(self, inner: Backend, outbox: Outbox, *, fail_first: bool) -> None:
+        self.inner = inner
+        self.outbox = outbox
+        self.fail_first = fail_first
+        self.before_commit_hook = None
+        self.calls = 0
+        self.active = 0
+        self.peak = 0
+        self.second_done = asyncio.Event()
+        self.backlog_after_second: int | None = None
+
+    async def write(self, batch: RecordBatch) -> WriteResult:
+        self.calls += 1
+        call = self.calls
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            if call == 1:
+                await self.second_done.wait()
+                if self.fail_first:
+                    raise BackendUnavailableError("the first write was lost")
+            result = await self.inner.write(batch)
+            if call == 2:
+                await asyncio.sleep(0)  # an acknowledgement would be under way by now
+                self.backlog_after_second = self.outbox.status().backlog_samples
+            return result
+        finally:
+            self.active -= 1
+            if call == 2:
+                self.second_done.set()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("fail_first", [False, True])
+async def test_two_writes_at_once_are_acknowledged_in_lease_order(
+    tmp_path: Path, fail_first: bool
+) -> None:
+    inner = await make_sqlite(tmp_path)
+    outbox = await open_outbox(tmp_path / "outbox.db")
+    produced = []
+    for offset in range(0, 300, 100):
+        chunk = readings(POWER, 100, offset)
+        await outbox.append_samples(chunk)
+        produced.extend(chunk)
+    backend = OverlappingBackend(inner, outbox, fail_first=fail_first)
+    sender = Sender(outbox, backend, site=SITE, batch_size=100, backoff=FAST)  # type: ignore[arg-type]
+    await sender.start()
+    assert await sender.flush(timeout=20)
+    await sender.stop()
+    assert backend.peak == 2
+    # The second batch was committed first, yet nothing left the outbox before the first.
+    assert backend.backlog_after_second == 300
+    stored = await inner.read_samples(POWER.key, *WIDE)
+    assert [(s.ts, s.value) for s in stored] == [(s.ts, s.value) for s in produced]
+    assert outbox.status().backlog_samples == 0
+    assert sender.health().last_error is None
+    await outbox.close()
+    await inner.close()

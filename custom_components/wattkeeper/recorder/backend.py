@@ -45,6 +45,9 @@ class Backend(Protocol):
     # Awaited inside `write` after the batch is in the database and before it
     # commits; fault tests use it to kill or cancel the writer at that moment.
     before_commit_hook: CommitHook | None
+    # How many `write`s the sender may have running at once (batches in lease order);
+    # a backend without the attribute takes one at a time.
+    concurrent_writes: int
 
     async def open(self) -> None:
         """Connect and create or migrate the schema. Safe to call again after a failure."""

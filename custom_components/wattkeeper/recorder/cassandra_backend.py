@@ -90,6 +90,7 @@ class CassandraBackend:
     def __init__(self, config: CassandraConfig) -> None:
         self.config = config
         self.before_commit_hook: CommitHook | None = None
+        self.concurrent_writes = 1
         self._calendar = LocalCalendar(config.time_zone)
         self._db: CassandraSession | None = None
         self._st: Statements | None = None

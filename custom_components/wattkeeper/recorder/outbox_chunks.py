@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
+from typing import overload
 
 from .records import RawRow, Sample, SeriesKey
 from .timeconv import EPOCH, MICROSECOND
@@ -66,35 +67,78 @@ def pack(
     columns = Columns()
     add_series, add_ts, add_value = columns.series.append, columns.ts.append, columns.value.append
     rejected: list[tuple[Sample, str]] = []
+    # The readings of one snapshot share its timestamp object: converted once.
+    last_ts: object = None
+    last_us: int | None = None
     # The hot path: one pass and no calls for a well-formed UTC reading.
     for sample in samples:
         series = ids.get(sample.series)
         value = sample.value
         ts = sample.ts
-        zone = ts.tzinfo
+        if ts is not last_ts:
+            zone = ts.tzinfo
+            aware = zone is not None and (zone is UTC or ts.utcoffset() is not None)
+            last_ts, last_us = ts, (ts - EPOCH) // MICROSECOND if aware else None
         if (
             series is None
+            or last_us is None
             or (value.__class__ is not float and not _is_number(value))
             or not math.isfinite(value)
-            or zone is None
-            or (zone is not UTC and ts.utcoffset() is None)
         ):
             rejected.append((sample, _problem(sample, series)))
             continue
         add_series(series)
-        add_ts((ts - EPOCH) // MICROSECOND)
+        add_ts(last_us)
         add_value(value)
     return columns, rejected
 
 
-def unpack(chunks: Iterable[tuple[bytes, bytes, bytes]]) -> list[RawRow]:
-    """Readings of chunks, in order, as (series, microseconds, value) tuples."""
-    series, ts, value = _series_column(), _time_column(), _value_column()
+class ColumnRows(Sequence[RawRow]):
+    """Readings as (series, microseconds, value) tuples, kept as the three columns they
+    travel in: a backend that can use the columns (PostgreSQL's binary COPY) never
+    makes a tuple per reading; the others see a plain sequence of tuples."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self, columns: Columns) -> None:
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.columns.ts)
+
+    @overload
+    def __getitem__(self, index: int) -> RawRow: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[RawRow]: ...
+    def __getitem__(self, index: int | slice) -> RawRow | list[RawRow]:
+        c = self.columns
+        if isinstance(index, slice):
+            return list(zip(c.series[index], c.ts[index], c.value[index], strict=True))
+        return c.series[index], c.ts[index], c.value[index]
+
+    def __iter__(self) -> Iterator[RawRow]:
+        c = self.columns
+        return zip(c.series, c.ts, c.value, strict=True)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable columns, like a list
+
+    def __repr__(self) -> str:
+        return f"ColumnRows({list(self)!r})"
+
+
+def unpack(chunks: Iterable[tuple[bytes, bytes, bytes]]) -> ColumnRows:
+    """Readings of chunks, in order."""
+    columns = Columns()
     for series_bytes, ts_bytes, value_bytes in chunks:
-        series.frombytes(series_bytes)
-        ts.frombytes(ts_bytes)
-        value.frombytes(value_bytes)
-    return list(zip(series, ts, value, strict=True))
+        columns.series.frombytes(series_bytes)
+        columns.ts.frombytes(ts_bytes)
+        columns.value.frombytes(value_bytes)
+    return ColumnRows(columns)
 
 
 def _is_number(value: object) -> bool:

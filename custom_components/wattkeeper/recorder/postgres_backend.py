@@ -1,16 +1,17 @@
 """The PostgreSQL backend (asyncpg), with TimescaleDB when the server has it.
 
-A write is one transaction: COPY of the batch into a temporary staging table,
-INSERT … ON CONFLICT DO NOTHING into `samples` (idempotent by (series, ts)),
-the touched rollup buckets recomputed server-side, statistics upserted. A crash
-before the commit leaves nothing behind; the outbox still holds the batch.
+A write is one transaction: a binary COPY of the batch into `samples` (or, when
+the batch repeats stored readings, COPY into a temporary staging table and
+INSERT … ON CONFLICT DO NOTHING: idempotent by (series, ts)), the touched rollup
+buckets recomputed server-side, statistics upserted. A crash before the commit
+leaves nothing behind; the outbox still holds the batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -22,6 +23,7 @@ from .backend import CommitHook
 from .buckets import LocalCalendar, floor_quarter
 from .config import PostgresConfig, SslMode
 from .errors import BackendAuthError, BackendError, BackendUnavailableError
+from .postgres_copy import Readings
 from .postgres_schema import PgConnection, ensure_timescale, migrate, schema_version
 from .records import (
     RecordBatch,
@@ -36,7 +38,7 @@ from .records import (
     WriteResult,
 )
 from .rollup_math import Aggregate, aggregate_bucket, fold
-from .rollup_plan import COARSE_SOURCES, PURGED_TABLE, plan_coarse, touched_quarters
+from .rollup_plan import COARSE_SOURCES, PURGED_TABLE, plan_coarse
 from .statistics_postgres import read_meta, read_rollups, refresh_statistic_rollups
 from .statistics_rollups import StatisticRollupRow
 from .statistics_rows import StatisticMeta, dedupe_statistics, statistics_meta, valid_statistics
@@ -70,6 +72,11 @@ class PostgresBackend:
         self._calendar = LocalCalendar(config.time_zone)
         self._pool: asyncpg.Pool | None = None
         self._open_lock = asyncio.Lock()
+        # Two writes at once: one copies its readings while the other one rolls up and
+        # commits. Rolling up and committing take turns: whichever goes second sees the
+        # other's readings, so buckets both touch come out complete.
+        self.concurrent_writes = 2
+        self._finish_lock = asyncio.Lock()
         self._series: dict[SeriesKey, tuple[int, SeriesInfo]] = {}
 
     # -- lifecycle -----------------------------------------------------------------
@@ -125,31 +132,31 @@ class PostgresBackend:
     async def write(self, batch: RecordBatch) -> WriteResult:
         statistics, stats_rejected = valid_statistics(batch.statistics)
         # Worked out here rather than by the server: the server is the bottleneck.
-        quarters = touched_quarters(batch.samples)
+        readings = Readings.of(batch.samples)
+        quarters = readings.quarters()
+        finishing = False
         async with self._connection() as conn:
             refs = await self._register(conn, batch, {ref for ref, _ in quarters})
-            async with conn.transaction():
-                written = duplicate = rejected = 0
-                if batch.samples:
-                    await conn.execute(
-                        sql.FILL_MAP,
-                        list(refs),
-                        [series_id for series_id, _ in refs.values()],
-                        [counter for _, counter in refs.values()],
-                    )
-                    await conn.copy_records_to_table(
-                        "wk_stage", records=batch.samples, columns=("series", "ts", "value")
-                    )
-                    written, rejected = await _insert_staged(conn, len(batch.samples))
-                    duplicate = len(batch.samples) - rejected - written
+            try:
+                async with conn.transaction():
+                    written = duplicate = rejected = 0
+                    if batch.samples:
+                        written, rejected = await _store_samples(conn, batch, readings, refs)
+                        duplicate = len(batch.samples) - rejected - written
+                    # Held until the transaction has ended (committed or rolled back).
+                    await self._finish_lock.acquire()
+                    finishing = True
                     if written:
                         touched = [(refs[ref][0], start, refs[ref][1]) for ref, start in quarters]
                         await self._refresh(conn, touched)
-                if statistics:
-                    await _upsert_statistics(conn, statistics)
-                    await refresh_statistic_rollups(conn, self._calendar, statistics)
-                if self.before_commit_hook is not None:
-                    await self.before_commit_hook()
+                    if statistics:
+                        await _upsert_statistics(conn, statistics)
+                        await refresh_statistic_rollups(conn, self._calendar, statistics)
+                    if self.before_commit_hook is not None:
+                        await self.before_commit_hook()
+            finally:
+                if finishing:
+                    self._finish_lock.release()
         return WriteResult(
             samples_written=written,
             samples_duplicate=duplicate,
@@ -371,19 +378,41 @@ async def _create_pool(config: PostgresConfig) -> asyncpg.Pool:
     )
 
 
-async def _insert_staged(conn: PgConnection, staged: int) -> tuple[int, int]:
-    """Move the staged readings into `samples`; returns (new, rejected as NaN/inf)."""
+async def _store_samples(
+    conn: PgConnection,
+    batch: RecordBatch,
+    readings: Readings,
+    refs: Mapping[int, tuple[int, bool]],
+) -> tuple[int, int]:
+    """Store the batch's finite readings; returns (new, rejected as NaN/inf).
+
+    First a binary COPY straight into `samples`, as fast as PostgreSQL takes rows. It
+    fails as a whole (rolled back to a savepoint) if a reading is stored already (a
+    replay after a crash) or repeats in the batch: then the readings are staged and
+    inserted skipping those, the first of equal keys winning."""
+    payload, rows, rejected = readings.copy_payload({ref: ids[0] for ref, ids in refs.items()})
     try:
-        async with conn.transaction():  # a savepoint inside the write transaction
-            status = await conn.execute(sql.INSERT_NEW_SAMPLES)
+        async with conn.transaction():
+            await conn.copy_to_table(
+                "samples",
+                # A buffer is sent as it is (bytes would be taken for a file name).
+                source=memoryview(payload),  # type: ignore[arg-type]
+                columns=("series", "ts", "value"),
+                format="binary",
+            )
     except asyncpg.UniqueViolationError:
-        # Some readings are stored already (a replay after a crash): skip those.
-        rejected: int = await conn.fetchval(sql.COUNT_REJECTED)
+        await conn.execute(
+            sql.FILL_MAP,
+            list(refs),
+            [series_id for series_id, _ in refs.values()],
+            [counter for _, counter in refs.values()],
+        )
+        await conn.copy_records_to_table(
+            "wk_stage", records=batch.samples, columns=("series", "ts", "value")
+        )
         status = await conn.execute(sql.INSERT_SAMPLES)
         return int(status.rsplit(" ", 1)[1]), rejected
-    written = int(status.rsplit(" ", 1)[1])
-    # Every valid reading was new, so whatever was not inserted was invalid.
-    return written, staged - written
+    return rows, rejected
 
 
 async def _bucket_readings(conn: PgConnection, series: int, bucket: int) -> list[tuple[int, float]]:

@@ -1,7 +1,9 @@
 """The SQL of the PostgreSQL backend.
 
-Readings arrive in a per-connection temporary staging table as (outbox series
-ref, UTC microseconds, value); `wk_map` turns refs into series ids. Microseconds
+Readings are copied straight into `samples` (postgres_copy.py); a batch that
+repeats stored readings goes through a per-connection temporary staging table
+instead, as (outbox series ref, UTC microseconds, value), where `wk_map` turns refs
+into series ids. Microseconds
 become timestamptz exactly by adding them as an interval to the epoch.
 The rollup semantics are those documented in rollup_math.py.
 """
@@ -55,18 +57,13 @@ RETURNING id"""
 
 FILL_MAP = "INSERT INTO wk_map SELECT * FROM unnest($1::int4[], $2::int4[], $3::bool[])"
 
-COUNT_REJECTED = f"SELECT count(*) FROM wk_stage WHERE NOT ({_VALID})"  # noqa: S608
-
 _STAGED_SAMPLES = f"""
 INSERT INTO samples (series, ts, value)
 SELECT m.series, {ts_of("s.ts")}, s.value
 FROM wk_stage s JOIN wk_map m ON m.ref = s.series
 WHERE {_VALID.replace("value", "s.value")}"""  # noqa: S608
 
-# Tried first: a plain insert costs about half of one with conflict handling. It fails
-# as a whole (and is rolled back to a savepoint) if any reading is already stored.
-INSERT_NEW_SAMPLES = _STAGED_SAMPLES
-# The idempotent insert, for batches that repeat stored readings.
+# The idempotent insert, for batches that repeat stored readings (see postgres_backend).
 INSERT_SAMPLES = _STAGED_SAMPLES + "\nON CONFLICT DO NOTHING"
 
 

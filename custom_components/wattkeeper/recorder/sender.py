@@ -12,13 +12,16 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
 from datetime import UTC, datetime
+from typing import Any
 
 from .backend import Backend
 from .backoff import BackoffPolicy
 from .errors import BackendUnavailableError
 from .health import RateMeter, RecorderHealth
 from .outbox import Outbox
+from .outbox_types import OutboxBatch
 from .records import WriteResult
 
 _LOGGER = logging.getLogger(__name__)
@@ -34,7 +37,7 @@ class Sender:
         *,
         site: str,
         version: str = "",
-        batch_size: int = 20_000,
+        batch_size: int = 50_000,
         backoff: BackoffPolicy | None = None,
         heartbeat_interval: float = 60.0,
         rng: random.Random | None = None,
@@ -132,34 +135,54 @@ class Sender:
     async def _drain(self) -> bool:
         """Send batches back to back until the outbox is empty; False after a failure.
 
-        While the backend writes one batch, the outbox thread leases the next one
-        and deletes the one before, so SQLite work overlaps the database's.
+        While the backend writes a batch, the outbox thread leases the next one and
+        deletes the one before, so SQLite work overlaps the database's; a backend that
+        takes `concurrent_writes` > 1 gets that many batches at once (PostgreSQL copies
+        one while the one before is rolled up and committed). Batches are acknowledged
+        in lease order, each only once written: after a failure, the batches behind it
+        go back to the outbox too, written or not (a repeat stores nothing twice).
         """
+        depth = max(1, int(getattr(self.backend, "concurrent_writes", 1)))
+        writing: deque[tuple[OutboxBatch, asyncio.Future[WriteResult]]] = deque()
+        upcoming: asyncio.Future[OutboxBatch | None] | None = None
         ack: asyncio.Future[None] | None = None
         self._in_flight = True
         try:
-            batch = await self.outbox.lease(self.batch_size)
-            while batch is not None:
-                upcoming = asyncio.ensure_future(self.outbox.lease(self.batch_size))
+            upcoming = asyncio.ensure_future(self.outbox.lease(self.batch_size))
+            while True:
+                while upcoming is not None and len(writing) < depth:
+                    batch = await upcoming
+                    upcoming = None
+                    if batch is None:
+                        break
+                    writing.append(
+                        (batch, asyncio.ensure_future(self.backend.write(batch.records)))
+                    )
+                    upcoming = asyncio.ensure_future(self.outbox.lease(self.batch_size))
+                if not writing:
+                    break
+                batch, write = writing[0]
                 try:
-                    result = await self.backend.write(batch.records)
+                    result = await write
                     if ack is not None:
                         await ack
                 except BaseException as err:
-                    upcoming.cancel()
+                    await _abandon(upcoming, writing, cancel=not isinstance(err, Exception))
+                    upcoming = None
                     # Queued after the leases and the acknowledgement, so it ends them all.
                     self.outbox.release(batch)
                     if not isinstance(err, Exception):
                         raise
                     self._failed(err)
                     return False
+                writing.popleft()
                 ack = asyncio.ensure_future(self.outbox.ack(batch))
                 self._written(result)
                 self._progress.set()
-                batch = await upcoming
             if ack is not None:
                 await ack
         except Exception as err:
+            await _abandon(upcoming, writing, cancel=False)
             self.outbox.release(None)
             self._failed(err)
             return False
@@ -218,3 +241,34 @@ class Sender:
         self._last_error = None
         if wrote:
             self._last_success = datetime.now(UTC)
+
+
+async def _abandon(
+    upcoming: asyncio.Future[OutboxBatch | None] | None,
+    writing: deque[tuple[OutboxBatch, asyncio.Future[WriteResult]]],
+    *,
+    cancel: bool,
+) -> None:
+    """Drop a lease, and wait until the writes in flight have ended: cancelled when the
+    sender stops (rolled back), else run to their end (one that commits is simply
+    repeated later; cutting a database driver short mid-connect only makes noise)."""
+    writes: list[asyncio.Future[Any]] = [write for _, write in writing]
+    writing.clear()
+    pending = writes.copy()
+    if upcoming is not None:
+        upcoming.cancel()
+        pending.append(upcoming)
+    if cancel:
+        for future in writes:
+            future.cancel()
+    if pending:
+        try:
+            await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            for future in writes:  # stopped meanwhile: cut them short after all
+                future.cancel()
+            await asyncio.wait(pending)
+            raise
+        for future in pending:
+            if not future.cancelled():
+                future.exception()  # retrieved: the first failure is the one reported

@@ -46,6 +46,7 @@ class SqliteBackend:
     def __init__(self, config: SqliteConfig) -> None:
         self.config = config
         self.before_commit_hook: CommitHook | None = None
+        self.concurrent_writes = 1
         self._calendar = LocalCalendar(config.time_zone)
         self._rollups = SqliteRollups(self._calendar)
         self._statistics = SqliteStatistics(self._calendar, self._call)
