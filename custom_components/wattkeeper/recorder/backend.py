@@ -68,14 +68,16 @@ class Backend(Protocol):
         """Rebuild every rollup bucket of the backend's site holding readings in
         [start, end) from raw data.
 
-        Buckets whose raw readings retention already deleted are kept as they are.
-        Returns how many 15-minute buckets were recomputed.
+        A bucket retention purged is what it purged merged with the raw readings that
+        arrived since (rollup_math.aggregate_bucket); one without either stays as it is.
+        Returns how many 15-minute buckets holding raw readings were recomputed.
         """
 
     async def apply_retention(self, days: int, now: datetime | None = None) -> int:
         """Delete raw readings of the backend's site older than `days` (0 keeps them
-        forever), but only in 15-minute buckets whose rollup matches the raw data.
-        Returns how many were deleted."""
+        forever), but only in 15-minute buckets whose rollup matches the raw data; they
+        are folded into the bucket's purged aggregate first, so later readings for the
+        bucket add to its rollup. Returns how many were deleted."""
 
     async def read_series(self) -> list[SeriesInfo]:
         """Every series of the backend's site (`site` of its config; None: every site)."""
