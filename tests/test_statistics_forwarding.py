@@ -116,8 +116,10 @@ async def test_database_outage_mid_way_loses_nothing(
     assert await async_setup_component(hass, "sensor", {})
     # The server is shared by the session's tests: a site of its own keeps rows exact.
     result = await start_recorder_flow(hass, backend="postgresql", site="stats-outage")
+    # Without TLS: asyncpg leaves a future unretrieved when the server goes away in the
+    # middle of a TLS negotiation (Home Assistant logs it; the tests count it as an error).
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"dsn": embedded_pg.dsn("postgres")}
+        result["flow_id"], {"dsn": f"{embedded_pg.dsn('postgres')}?sslmode=disable"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     entry: RecorderConfigEntry = result["result"]
