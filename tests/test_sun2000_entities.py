@@ -23,6 +23,9 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.wattkeeper.meters.sun2000_registers import Part
+from custom_components.wattkeeper.quality.findings import CheckId
+from custom_components.wattkeeper.quality_glue import get_quality
+from custom_components.wattkeeper.sun2000_entry import CONF_INVERTER_INTERVAL
 from custom_components.wattkeeper.sun2000_fields import TEXT_ENTITIES
 from simulators.sun2000 import InverterSpec, SimClock, Sun2000Simulator, running
 
@@ -392,3 +395,31 @@ async def test_energy_dashboard_accepts_the_sensors(
     result = (await energy_validate.async_validate(hass)).as_dict()
     assert len(result["energy_sources"]) == 3  # every source was validated
     assert result == {"energy_sources": [[], [], []], "device_consumption": []}
+
+
+def _gap_after(hass: HomeAssistant, entry: ConfigEntry, quiet: timedelta) -> bool:
+    """Whether the inverter's checks see a gap `quiet` after its last reading."""
+    quality = get_quality(hass, entry.entry_id)
+    assert quality is not None
+    watched = quality.meters[SERIAL]
+    assert watched.last is not None
+    report = watched.quality.evaluate(watched.last.measured_at + quiet)
+    return CheckId.GAP in [finding.check_id for finding in report.failing]
+
+
+async def test_the_gap_check_follows_the_inverter_interval(
+    hass: HomeAssistant, sim: Sun2000Simulator, entry: ConfigEntry
+) -> None:
+    """The meter is polled every 10 s but the inverter's own readings come every
+    `inverter_interval`: its gap check expects that pace, five of them make a gap."""
+    await poll(hass, entry)
+    assert not _gap_after(hass, entry, timedelta(seconds=150))
+    assert _gap_after(hass, entry, timedelta(seconds=151))
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_INVERTER_INTERVAL: 120}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert driver(entry).root_every == 12
+    await poll(hass, entry)
+    assert not _gap_after(hass, entry, timedelta(seconds=600))
+    assert _gap_after(hass, entry, timedelta(seconds=601))

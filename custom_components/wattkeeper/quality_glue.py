@@ -21,6 +21,7 @@ from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
 from .coordinator import SnapshotCoordinator, WattkeeperConfigEntry
+from .meters.base import SlowerRoot
 from .meters.model import MeterIdentity, QuantityKey, Snapshot
 from .quality.aggregator import MeterQuality, QualityReport
 from .quality.config import QualityConfig
@@ -164,6 +165,8 @@ class EntryQuality:
         if not is_root:
             return QualityConfig(expected_interval=SUB_METER_INTERVAL)
         interval = self.coordinator.update_interval or MIN_EXPECTED_INTERVAL
+        if isinstance(meter := self.entry.runtime_data.meter, SlowerRoot):
+            interval *= meter.root_every
         return QualityConfig(expected_interval=max(interval, MIN_EXPECTED_INTERVAL))
 
     def _sun_elevation(self) -> float | None:

@@ -40,3 +40,12 @@ class StreamingMeter(Protocol):
     async def close(self) -> None:
         """Release the link."""
         ...
+
+
+@runtime_checkable
+class SlowerRoot(Protocol):
+    """A polled meter whose own readings come only every `root_every`-th poll (a
+    SUN2000 with a power meter: the meter every poll, the inverter less often)."""
+
+    @property
+    def root_every(self) -> int: ...

@@ -223,6 +223,12 @@ class Sun2000Meter:
         return _requests(self._plans, tuple(self._plans))
 
     @property
+    def root_every(self) -> int:
+        """Every how many `read()` calls the inverter's own values are new (SlowerRoot)."""
+        device = self._device
+        return 1 if device is not None and device.meter is None else self._inverter_every
+
+    @property
     def reads_until_inverter(self) -> int:
         """How many `read()` calls until one reads the inverter and battery (1: the next)."""
         device, since = self._device, self._since_inverter
