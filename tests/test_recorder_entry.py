@@ -364,3 +364,21 @@ async def test_diagnostics_show_health_and_hide_credentials(
     for secret in (CONF_HOST, CONF_USERNAME, "password"):
         assert data[secret] == "**REDACTED**", secret
     assert password not in str(diagnostics)
+
+
+async def test_two_households_in_one_database_keep_to_their_own_series(
+    hass: HomeAssistant,
+    homewizard_sim: HomeWizardSimulator,
+    embedded_pg: EmbeddedPostgres,  # noqa: F811
+) -> None:
+    """A research team's database: each recorder entry's retention and recomputation
+    see only its own site's series."""
+    first = await add_postgres_recorder(hass, embedded_pg, "household_a")
+    second = await add_postgres_recorder(hass, embedded_pg, "household_b")
+    meter = await add_homewizard(hass, homewizard_sim)
+    await poll(hass, meter, 2)
+    await flush(hass)
+    for recorder, site in ((first, "household_a"), (second, "household_b")):
+        series = await recorder.runtime_data.backend.read_series()
+        assert series
+        assert {info.key.site for info in series} == {site}

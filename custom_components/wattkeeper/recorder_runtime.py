@@ -101,6 +101,9 @@ def parse_replication(text: str) -> dict[str, int]:
 def backend_config(hass: HomeAssistant, data: dict[str, Any]) -> BackendConfig | CassandraConfig:
     """The library's backend configuration from a recorder entry's data (and options)."""
     time_zone = str(hass.config.time_zone)
+    # Retention and recomputation touch this household's series only: a research
+    # team's database holds many sites.
+    site = data[CONF_SITE]
     if data[CONF_BACKEND] == BACKEND_CASSANDRA:
         return CassandraConfig(
             contact_points=tuple(
@@ -116,6 +119,7 @@ def backend_config(hass: HomeAssistant, data: dict[str, Any]) -> BackendConfig |
             replication=parse_replication(data.get(CONF_REPLICATION, "")),
             raw_retention_days=int(data.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS)),
             time_zone=time_zone,
+            site=site,
         )
     if data[CONF_BACKEND] == BACKEND_POSTGRESQL:
         return PostgresConfig(
@@ -127,8 +131,11 @@ def backend_config(hass: HomeAssistant, data: dict[str, Any]) -> BackendConfig |
             password=data.get(CONF_PASSWORD),
             ssl_mode=SslMode(data.get(CONF_SSL_MODE, SslMode.PREFER)),
             time_zone=time_zone,
+            site=site,
         )
-    return SqliteConfig(path=Path(hass.config.path("wattkeeper_recorder.db")), time_zone=time_zone)
+    return SqliteConfig(
+        path=Path(hass.config.path("wattkeeper_recorder.db")), time_zone=time_zone, site=site
+    )
 
 
 def recorder_settings(entry: ConfigEntry[Any]) -> dict[str, Any]:
