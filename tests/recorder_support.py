@@ -9,6 +9,8 @@ hold exactly those.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
@@ -28,6 +30,7 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.wattkeeper.const import DOMAIN, SIGNAL_SNAPSHOT
 from custom_components.wattkeeper.meters.model import Snapshot
 from custom_components.wattkeeper.recorder import Backend, SeriesKey
+from custom_components.wattkeeper.recorder.sender import SenderActivity
 from custom_components.wattkeeper.recorder_runtime import RecorderConfigEntry
 from tests.recorder.pg_server import EmbeddedPostgres
 
@@ -170,6 +173,28 @@ def state_of(hass: HomeAssistant, recorder: ConfigEntry, key: str) -> str:
     state = hass.states.get(recorder_entity(hass, recorder, key))
     assert state is not None
     return state.state
+
+
+async def settle(hass: HomeAssistant, recorder: RecorderConfigEntry, within: float = 10) -> None:
+    """Wait (in real time) until the sender has done what the frozen clock made due.
+
+    Its batches go through threads the clock does not move, so a test that steps the
+    clock faster than those run would see the sender fall behind the readings."""
+    sender, outbox = recorder.runtime_data.sender, recorder.runtime_data.outbox
+    pause = 0.002
+    for _ in range(int(within / pause)):
+        await hass.async_block_till_done()
+        activity = sender.activity
+        if activity is SenderActivity.RETRYING or (
+            activity is SenderActivity.IDLE and outbox.is_empty
+        ):
+            return
+        # The loop's timers and time.monotonic follow the frozen clock: pause in a thread.
+        await asyncio.to_thread(time.sleep, pause)
+    raise AssertionError(
+        f"the recorder's sender is still {activity} after {within} s "
+        f"(backlog {outbox.status().backlog_samples})"
+    )
 
 
 async def refresh_health(hass: HomeAssistant, recorder: RecorderConfigEntry) -> None:

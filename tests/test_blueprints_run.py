@@ -44,7 +44,13 @@ from simulators.homewizard import Fault, HomeWizardSimulator
 
 from .quality.test_blueprints import readme_examples
 from .quality_support import P1DemandRegister, add_homewizard_entry, advance, entity_id
-from .recorder_support import add_sqlite_recorder, flush, recorder_entity, refresh_health
+from .recorder_support import (
+    add_sqlite_recorder,
+    flush,
+    recorder_entity,
+    refresh_health,
+    settle,
+)
 
 BLUEPRINTS = Path(__file__).parents[1] / "blueprints" / "automation" / "wattkeeper"
 ZONE = "Europe/Brussels"
@@ -445,6 +451,7 @@ async def test_recorder_health_notify(
         for _ in range(count // 10):
             homewizard_sim.step(10)
             await advance(hass, freezer, timedelta(seconds=10))
+            await settle(hass, recorder)
 
     async def until(entity: str, state: str, within: int) -> int:
         """Seconds of readings until `entity` shows `state`; the sender works in

@@ -24,6 +24,7 @@ from custom_components.wattkeeper.recorder import (
     WriteResult,
     create_backend,
 )
+from custom_components.wattkeeper.recorder.sender import SenderActivity
 from custom_components.wattkeeper.recorder.timeconv import from_us
 
 from .backends import BackendHarness
@@ -98,6 +99,25 @@ async def test_flush_cuts_a_long_backoff_short(tmp_path: Path) -> None:
     assert await sender.flush(timeout=10)
     await sender.stop()
     assert len(await inner.read_samples(POWER.key, *WIDE)) == 10
+    await outbox.close()
+    await inner.close()
+
+
+async def test_activity_tells_idle_sending_and_retrying_apart(tmp_path: Path) -> None:
+    inner = await make_sqlite(tmp_path)
+    flaky = FlakyBackend(inner, failures=1, error=BackendUnavailableError("down"))
+    outbox = await open_outbox(tmp_path / "outbox.db")
+    slow = BackoffPolicy(initial=600.0, maximum=600.0)
+    sender = Sender(outbox, flaky, site=SITE, backoff=slow)  # type: ignore[arg-type]
+    await sender.start()
+    await wait_until(lambda: sender.activity is SenderActivity.IDLE)
+    await outbox.append_samples(readings(POWER, 10))
+    await wait_until(lambda: sender.activity is SenderActivity.RETRYING)
+    assert not outbox.is_empty
+    assert await sender.flush(timeout=10)
+    await wait_until(lambda: sender.activity is SenderActivity.IDLE)
+    await sender.stop()
+    assert sender.activity is SenderActivity.IDLE
     await outbox.close()
     await inner.close()
 

@@ -14,6 +14,7 @@ import random
 import time
 from collections import deque
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from .backend import Backend
@@ -25,6 +26,14 @@ from .outbox_types import OutboxBatch
 from .records import WriteResult
 
 _LOGGER = logging.getLogger(__name__)
+
+
+class SenderActivity(StrEnum):
+    """What the sender is doing: waiting for readings, sending, or waiting to retry."""
+
+    IDLE = "idle"
+    SENDING = "sending"
+    RETRYING = "retrying"
 
 
 class Sender:
@@ -56,6 +65,7 @@ class Sender:
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._in_flight = False
+        self._activity = SenderActivity.IDLE
         self._failures = 0
         self._connected = False
         self._last_success: datetime | None = None
@@ -77,6 +87,8 @@ class Sender:
             except asyncio.CancelledError:
                 if (current := asyncio.current_task()) is not None and current.cancelling():
                     raise
+            finally:
+                self._activity = SenderActivity.IDLE
 
     async def flush(self, timeout: float) -> bool:
         """Send now (cutting a backoff wait short) and wait until the outbox is empty.
@@ -95,6 +107,10 @@ class Sender:
         except TimeoutError:
             return False
         return True
+
+    @property
+    def activity(self) -> SenderActivity:
+        return self._activity
 
     def health(self) -> RecorderHealth:
         status = self.outbox.status()
@@ -118,6 +134,7 @@ class Sender:
     # -- the loop ----------------------------------------------------------------------
 
     async def _run(self) -> None:
+        self._activity = SenderActivity.SENDING
         while True:
             if time.monotonic() >= self._next_heartbeat:
                 await self._heartbeat()
@@ -217,13 +234,21 @@ class Sender:
     async def _idle(self) -> None:
         """Wait for data, a flush or the next heartbeat."""
         wait = max(0.0, self._next_heartbeat - time.monotonic())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.outbox.wait_for_data(), wait)
+        self._activity = SenderActivity.IDLE
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.outbox.wait_for_data(), wait)
+        finally:
+            self._activity = SenderActivity.SENDING
 
     async def _pause(self, delay: float) -> None:
         """Back off for `delay` seconds, unless a flush asked (since the last pause) to try now."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), delay)
+        self._activity = SenderActivity.RETRYING
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+        finally:
+            self._activity = SenderActivity.SENDING
         self._wake.clear()
 
     def _failed(self, err: Exception) -> None:
