@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import socket
 import sys
 import uuid
@@ -497,39 +496,22 @@ def test_reactor_choice() -> None:
         assert connection_class("auto") is LibevConnection
 
 
-# A real cluster, when there is one
+# The check research teams run against their real cluster
 
 
-@pytest.mark.skipif(
-    not os.environ.get("WATTKEEPER_CASSANDRA"),
-    reason="WATTKEEPER_CASSANDRA names no contact points of a real Cassandra cluster",
-)
-async def test_real_cluster() -> None:
-    config = CassandraConfig(
-        contact_points=tuple(os.environ["WATTKEEPER_CASSANDRA"].split(",")),
-        port=int(os.environ.get("WATTKEEPER_CASSANDRA_PORT", "9042")),
-        local_datacenter=os.environ.get("WATTKEEPER_CASSANDRA_DC", "datacenter1"),
-        username=os.environ.get("WATTKEEPER_CASSANDRA_USER"),
-        password=os.environ.get("WATTKEEPER_CASSANDRA_PASSWORD"),
-        consistency=os.environ.get("WATTKEEPER_CASSANDRA_CONSISTENCY", "LOCAL_ONE"),
-        keyspace=f"wattkeeper_test_{uuid.uuid4().hex[:8]}",
-        reactor="asyncio",
-    )
-    backend = CassandraBackend(config)
-    await backend.open()
-    try:
-        await backend.check()
-        result = await backend.write(batch({POWER: readings(600), ENERGY: readings(600)}))
-        assert result.samples_written == 1200
-        assert len(await backend.read_samples(POWER.key, *FAR)) == 600
-        [hour] = await backend.read_rollups(ENERGY.key, RollupPeriod.HOUR, *FAR)
-        assert hour.count == 600
-    finally:
-        session = CassandraSession(config)
-        await session.connect()
-        await session.execute(f"DROP KEYSPACE IF EXISTS {config.keyspace}")
-        await session.close()
-        await backend.close()
+async def test_cluster_check_script_passes_against_a_cluster(cql_server: CqlServer) -> None:
+    script = Path(__file__).parents[2] / "scripts" / "check_cassandra_cluster.py"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), "127.0.0.1", "--port", str(cql_server.port), "--dc", "dc1",
+        stdout=PIPE, stderr=PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, err.decode()
+    report = out.decode()
+    assert "wrote 1200 readings; a replay stored none again" in report
+    assert "read 600 readings back; hourly rollup of 600 readings" in report
+    assert report.rstrip().endswith("the cluster is ready for Wattkeeper")
+    assert not [ks for ks in cql_server.store.keyspaces if ks.startswith("wattkeeper_check_")]
 
 
 async def test_counter_rollups_across_a_year_boundary(cql_server: CqlServer) -> None:
