@@ -8,6 +8,8 @@ import json
 import math
 import socket
 import sys
+import threading
+import time
 import uuid
 from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
@@ -397,6 +399,64 @@ async def write_when_back(backend: CassandraBackend, rows: list[tuple[int, float
         else:
             return result.samples_written + result.samples_duplicate
     raise AssertionError("the backend never recovered")
+
+
+async def slow_proxy(target: int, delay: float) -> asyncio.Server:
+    """A TCP hop to the double that holds every new connection `delay` seconds first."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def hop(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(delay)
+        server_r, server_w = await asyncio.open_connection("127.0.0.1", target)
+        await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w))
+
+    return await asyncio.start_server(hop, "127.0.0.1", 0)
+
+
+def scheduler_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "Task Scheduler"}
+
+
+@pytest.mark.parametrize("phase", ["building", "connecting"])
+async def test_open_cancelled_midway_leaves_no_driver_thread(
+    cql_server: CqlServer, monkeypatch: pytest.MonkeyPatch, phase: str
+) -> None:
+    """Home Assistant unloading the entry while the driver builds the cluster (which starts
+    its scheduler thread) or still connects: the cluster is shut down once the driver's
+    thread returns, so none of its threads outlive it."""
+    if phase == "building":
+        build = CassandraSession._build_cluster
+
+        def slow_build(self: CassandraSession) -> object:
+            time.sleep(0.3)
+            return build(self)
+
+        monkeypatch.setattr(CassandraSession, "_build_cluster", slow_build)
+    before = scheduler_threads()
+    # Connections reach the double 0.3 s late: a cancel at 0.1 s finds the cluster's
+    # build or its connect still running in the driver's thread.
+    proxy = await slow_proxy(cql_server.port, 0.3 if phase == "connecting" else 0)
+    port = proxy.sockets[0].getsockname()[1]
+    backend = CassandraBackend(cassandra_config(cql_server, port=port))
+    opening = asyncio.create_task(backend.open())
+    await asyncio.sleep(0.1)
+    opening.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    await asyncio.sleep(0.5)  # a thread left running would have finished by now
+    assert scheduler_threads() - before == set()
+    await backend.close()
+    proxy.close()
+    await proxy.wait_closed()
 
 
 async def test_outage_then_recovery_stores_everything_once(

@@ -153,18 +153,33 @@ class CassandraSession:
 
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
-        cluster = await loop.run_in_executor(None, self._build_cluster)
-        self._cluster = cluster
+        building = loop.run_in_executor(None, self._build_cluster)
         try:
-            self._session = await loop.run_in_executor(None, cluster.connect)
-        except BaseException as err:
+            self._cluster = cluster = await asyncio.shield(building)
+        except asyncio.CancelledError:
+            # Cluster() starts its scheduler thread at once: shut down what was built.
+            await asyncio.wait([building])
+            if not building.cancelled() and building.exception() is None:
+                self._cluster = building.result()
+                await self.close()
+            raise
+        connecting = loop.run_in_executor(None, cluster.connect)
+        try:
+            self._session = await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            # The driver goes on connecting in its thread: shut the cluster down only
+            # once that is done, or the threads it starts meanwhile outlive the shutdown.
+            await asyncio.wait([connecting])
+            if not connecting.cancelled():
+                connecting.exception()  # retrieved: a failure here is of no interest now
+            await self.close()
+            raise
+        except Exception as err:
             # A wrong local datacenter leaves the session no host to use; the control
             # connection has met the nodes by then, so say which datacenters exist.
             wrong_dc = self._datacenter_error(cluster)
             await self.close()
-            if isinstance(err, Exception):
-                raise (wrong_dc or translate(err, self.config)) from err
-            raise
+            raise (wrong_dc or translate(err, self.config)) from err
         wrong_dc = self._datacenter_error(cluster)
         if wrong_dc is not None:
             await self.close()
