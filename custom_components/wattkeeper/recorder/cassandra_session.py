@@ -153,33 +153,19 @@ class CassandraSession:
 
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
-        building = loop.run_in_executor(None, self._build_cluster)
         try:
-            self._cluster = cluster = await asyncio.shield(building)
-        except asyncio.CancelledError:
-            # Cluster() starts its scheduler thread at once: shut down what was built.
-            await asyncio.wait([building])
-            if not building.cancelled() and building.exception() is None:
-                self._cluster = building.result()
+            cluster = await _outlast(loop.run_in_executor(None, self._build_cluster))
+            try:
+                self._session = await _outlast(loop.run_in_executor(None, cluster.connect))
+            except Exception as err:
+                # A wrong local datacenter leaves the session no host to use; the control
+                # connection has met the nodes by then, so say which datacenters exist.
+                wrong_dc = self._datacenter_error(cluster)
                 await self.close()
-            raise
-        connecting = loop.run_in_executor(None, cluster.connect)
-        try:
-            self._session = await asyncio.shield(connecting)
+                raise (wrong_dc or translate(err, self.config)) from err
         except asyncio.CancelledError:
-            # The driver goes on connecting in its thread: shut the cluster down only
-            # once that is done, or the threads it starts meanwhile outlive the shutdown.
-            await asyncio.wait([connecting])
-            if not connecting.cancelled():
-                connecting.exception()  # retrieved: a failure here is of no interest now
-            await self.close()
+            await self.close()  # what the driver's thread built, or connected meanwhile
             raise
-        except Exception as err:
-            # A wrong local datacenter leaves the session no host to use; the control
-            # connection has met the nodes by then, so say which datacenters exist.
-            wrong_dc = self._datacenter_error(cluster)
-            await self.close()
-            raise (wrong_dc or translate(err, self.config)) from err
         wrong_dc = self._datacenter_error(cluster)
         if wrong_dc is not None:
             await self.close()
@@ -204,7 +190,8 @@ class CassandraSession:
                 ssl_context = ssl.create_default_context(cafile=config.tls_ca_file)
             except (OSError, ssl.SSLError) as err:
                 raise BackendError(f"cannot read the CA file {config.tls_ca_file}: {err}") from err
-        return Cluster(
+        # Kept at once: Cluster() starts its scheduler thread, which only shutdown() ends.
+        self._cluster = Cluster(
             list(config.contact_points),
             port=config.port,
             protocol_version=4,
@@ -218,6 +205,7 @@ class CassandraSession:
                 config.reconnect_delay, config.reconnect_max_delay
             ),
         )
+        return self._cluster
 
     def _datacenter_error(self, cluster: Cluster) -> BackendError | None:
         known = sorted({h.datacenter for h in cluster.metadata.all_hosts() if h.datacenter})
@@ -357,3 +345,15 @@ def _all_pages(future: ResponseFuture) -> asyncio.Future[list[Row]]:
 
     future.add_callbacks(on_page, on_error)
     return waiter
+
+
+async def _outlast[T](job: asyncio.Future[T]) -> T:
+    """Await a driver call running in its thread. Cancelled, wait for the thread first
+    (its result no longer matters), so that what it made can then be shut down."""
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        await asyncio.wait([job])
+        if not job.cancelled():
+            job.exception()  # retrieved, so asyncio does not log it
+        raise

@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from collections import deque
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -234,22 +235,23 @@ class Sender:
     async def _idle(self) -> None:
         """Wait for data, a flush or the next heartbeat."""
         wait = max(0.0, self._next_heartbeat - time.monotonic())
-        self._activity = SenderActivity.IDLE
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.outbox.wait_for_data(), wait)
-        finally:
-            self._activity = SenderActivity.SENDING
+        with self._waiting(SenderActivity.IDLE), contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.outbox.wait_for_data(), wait)
 
     async def _pause(self, delay: float) -> None:
         """Back off for `delay` seconds, unless a flush asked (since the last pause) to try now."""
-        self._activity = SenderActivity.RETRYING
+        with self._waiting(SenderActivity.RETRYING), contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), delay)
+        self._wake.clear()
+
+    @contextlib.contextmanager
+    def _waiting(self, activity: SenderActivity) -> Iterator[None]:
+        """Tell `activity` while the loop waits; it sends again afterwards."""
+        self._activity = activity
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            yield
         finally:
             self._activity = SenderActivity.SENDING
-        self._wake.clear()
 
     def _failed(self, err: Exception) -> None:
         if isinstance(err, BackendUnavailableError):
